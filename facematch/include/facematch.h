@@ -314,9 +314,342 @@ FM_API fm_status fm_model_verify_memory(fm_ctx *ctx, fm_model_id id, const void 
 /* [issue 3] Face pipeline: engine, detection, landmarks, alignment, embedding, comparison                      */
 /* ============================================================================================================ */
 
+/*
+ * The face pipeline runs pretrained models with facematch's own C inference code:
+ *   detect (fm_detect) -> landmarks (fm_landmarks) -> aligned chip (fm_face_chip / fm_face_align112)
+ *   -> descriptor (fm_embed_chip, or fm_embed_face for all three steps) -> comparison (fm_compare).
+ * Every model is checked against its reference implementation (dlib 19.24) in tests/oracle.
+ *
+ * Coordinates are upright image pixels, pixel centres at integer coordinates. Boxes use dlib's rectangle
+ * convention: left/top/right/bottom are the first and LAST pixel inside the box (inclusive), so a box's width is
+ * right - left + 1. This is the convention the dlib shape predictors were trained with.
+ *
+ * Descriptors are biometric templates: the library wipes its own copies before freeing them; callers should
+ * fm_wipe() theirs.
+ */
+
+typedef struct fm_engine fm_engine;
+
+/** Which models to load: OR of (1u << fm_model_id). */
+#define FM_ENGINE_MODEL_BIT(id) (1u << (unsigned)(id))
+/** The default set: dlib ResNet + 5-point predictor + MMOD detector + UltraFace fast detector. */
+#define FM_ENGINE_DEFAULT_MODELS                                                                               \
+    (FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5) |                        \
+     FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD) | FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT))
+
+typedef struct fm_engine_config {
+    const char *models_dir;                  /* directory holding the model files; NULL = fm_models_default_dir() */
+    uint32_t models;                         /* FM_ENGINE_MODEL_BIT set to load; 0 = FM_ENGINE_DEFAULT_MODELS */
+    const char *paths[FM_MODEL_COUNT];       /* optional per-model file path (overrides models_dir/<file>) */
+    const void *buffers[FM_MODEL_COUNT];     /* optional per-model bytes in memory (override paths); only read
+                                                during fm_engine_create */
+    size_t sizes[FM_MODEL_COUNT];            /* byte counts of buffers[] */
+    int verify_sha256;                       /* 1 (default): reject a model whose SHA-256 is not the manifest's
+                                                (FM_ERR_MODEL_HASH); 0 skips the check (tests, custom models) */
+    int optional_missing;                    /* 1: a model in `models` whose file is absent is skipped instead of
+                                                failing (calls that need it then fail with FM_ERR_MODEL_MISSING);
+                                                default 0 */
+} fm_engine_config;
+
+/** Fills cfg with the defaults (models_dir NULL, default model set, verify_sha256 = 1). */
+FM_API void fm_engine_config_init(fm_engine_config *cfg);
+
+/**
+ * Loads and checks the requested models. Model files are untrusted input: malformed files fail with
+ * FM_ERR_MODEL_INVALID (the message names the model, the layer and what was found vs expected); files larger than
+ * the ctx's FM_PARAM_MAX_MODEL_BYTES fail with FM_ERR_LIMIT. The engine is immutable and may be shared by threads;
+ * destroy it after every thread has stopped using it.
+ */
+FM_API fm_status fm_engine_create(fm_ctx *ctx, const fm_engine_config *cfg, fm_engine **out);
+FM_API void fm_engine_destroy(fm_engine *engine);
+/** 1 if the engine holds the model, else 0. */
+FM_API int fm_engine_has_model(const fm_engine *engine, fm_model_id id);
+
+/* ---- detection ------------------------------------------------------------------------------------------- */
+
+typedef enum fm_detector {
+    FM_DETECTOR_FAST = 0,   /* UltraFace RFB-320 (fr_detect.onnx): camera frames and portraits; boxes mapped to
+                               the dlib convention (see README "face": calibration against dlib's detector) */
+    FM_DETECTOR_MMOD = 1    /* dlib's MMOD CNN detector: slower, for hard cases (small, rotated, poor light) */
+} fm_detector;
+
+typedef struct fm_face_box {
+    float left, top, right, bottom;   /* inclusive dlib-style box, upright image pixels (may extend past edges) */
+    float score;                      /* detector confidence (UltraFace: probability 0..1; MMOD: its raw score) */
+} fm_face_box;
+
+typedef struct fm_detect_options {
+    fm_detector detector;   /* default FM_DETECTOR_FAST */
+    float min_score;        /* drop faces scoring below; default: 0.7 (fast), 0.0 (MMOD) */
+    float nms_iou;          /* non-maximum suppression overlap; default 0.3 (fast); MMOD uses its trained rules */
+    int min_size;           /* ignore faces whose width is smaller, pixels; default 0 */
+    int upsample;           /* MMOD only: 1 = double the image first (finds ~40 px faces); default 0 */
+} fm_detect_options;
+
+FM_API void fm_detect_options_init(fm_detect_options *opt);
+
+/**
+ * Finds every face. Faces are sorted by score, best first; up to `cap` are written to faces (may be NULL when
+ * cap is 0) and *count receives the number FOUND (which may exceed cap: callers decide what more than one face
+ * means). opt NULL = defaults. FM_ERR_MODEL_MISSING if the detector's model is not loaded.
+ */
+FM_API fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, const fm_detect_options *opt,
+                           fm_face_box *faces, size_t cap, size_t *count);
+
+/* ---- landmarks ---------------------------------------------------------------------------------------------- */
+
+typedef struct fm_point {
+    float x, y;
+} fm_point;
+
+/**
+ * Runs a dlib shape predictor inside box: npoints 5 (FM_MODEL_DLIB_SP5: outer and inner corner of each eye, then
+ * the base of the nose, in dlib's order) or 68 (FM_MODEL_DLIB_SP68, iBUG 300-W order). pts receives npoints points.
+ */
+FM_API fm_status fm_landmarks(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, const fm_face_box *box,
+                              int npoints, fm_point *pts);
+
+/* ---- alignment ------------------------------------------------------------------------------------------------- */
+
+/**
+ * The face chip dlib's face recogniser expects: dlib's get_face_chip_details(shape, size, padding) followed by
+ * extract_image_chip (bilinear). pts are 5 points (from fm_landmarks 5) or 68 points. The recogniser uses size 150,
+ * padding 0.25. *out is a new RGB24 image of size x size.
+ */
+FM_API fm_status fm_face_chip(fm_ctx *ctx, const fm_image *img, const fm_point *pts, int npoints, int size,
+                              double padding, fm_image **out);
+
+/**
+ * The standard 112x112 five-point alignment (ArcFace template) for 112-pixel models: least-squares similarity
+ * transform of five points (left eye centre, right eye centre, nose tip, left mouth corner, right mouth corner, as
+ * seen in the image) onto the template. *out is a new RGB24 112x112 image.
+ */
+FM_API fm_status fm_face_align112(fm_ctx *ctx, const fm_image *img, const fm_point five[5], fm_image **out);
+/** The five template points from 68 iBUG landmarks (eye centres = mean of 36-41 / 42-47, nose 30, mouth 48, 54). */
+FM_API void fm_landmarks68_to_five(const fm_point pts68[68], fm_point five[5]);
+
+/* ---- embedding ------------------------------------------------------------------------------------------------- */
+
+typedef enum fm_embedder {
+    FM_EMBED_DLIB = 0,     /* dlib ResNet (FM_MODEL_DLIB_RESNET): 150x150 chip -> 128 floats, Euclidean distance */
+    FM_EMBED_FR512 = 1     /* faceplugin fr_feature.onnx: 112x112 aligned -> 512 floats, L2-normalised */
+} fm_embedder;
+
+#define FM_DESCRIPTOR_MAX 512
+
+/** Descriptor length of an embedder (128 or 512), 0 for an unknown value. */
+FM_API int fm_embedder_dim(fm_embedder embedder);
+
+/**
+ * Descriptor of an aligned chip (150x150 for FM_EMBED_DLIB, 112x112 for FM_EMBED_FR512; any packed pixel format).
+ * desc must hold fm_embedder_dim(embedder) floats (FM_ERR_BUFFER_TOO_SMALL otherwise). Uses the ctx's
+ * FM_PARAM_THREADS; results do not depend on it beyond float rounding.
+ */
+FM_API fm_status fm_embed_chip(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedder, const fm_image *chip,
+                               float *desc, size_t cap);
+
+/** Landmarks (5-point for DLIB, 68-point derived five for FR512), alignment and descriptor of one detected face. */
+FM_API fm_status fm_embed_face(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedder, const fm_image *img,
+                               const fm_face_box *box, float *desc, size_t cap);
+
+/* ---- comparison ------------------------------------------------------------------------------------------------ */
+
+typedef struct fm_compare_result {
+    double distance;     /* DLIB: Euclidean distance; FR512: 1 - cosine similarity */
+    double similarity;   /* monotone in distance, 0..1, exactly 0.5 at the threshold */
+    double threshold;    /* the threshold used */
+    int match;           /* 1 if distance < threshold */
+} fm_compare_result;
+
+/**
+ * The default decision threshold of an embedder (DLIB: 0.6, dlib's published operating point; see README "face"
+ * for thresholds at measured false match rates). Negative for an unknown embedder.
+ */
+FM_API double fm_default_threshold(fm_embedder embedder);
+
+/**
+ * Compares two descriptors of the same embedder. threshold <= 0 means fm_default_threshold(embedder).
+ * FM_ERR_INVALID_ARGUMENT for NULL pointers, a wrong dim or non-finite values.
+ */
+FM_API fm_status fm_compare(fm_ctx *ctx, fm_embedder embedder, const float *a, const float *b, size_t dim,
+                            double threshold, fm_compare_result *result);
+
+
 /* ============================================================================================================ */
 /* [issue 4] Card: APDU transport, My Number card visual AP and JPKI AP                                         */
 /* ============================================================================================================ */
+
+/*
+ * The My Number card (domain.md §2) over any ISO 7816-4 transport. The library talks to the card through a
+ * caller-supplied transmit callback (a phone app passes its NFC IsoDep here), or through the PC/SC transport below.
+ *
+ * Safety rules the card layer enforces:
+ *  - Before every VERIFY the remaining tries are read (VERIFY without data, which spends nothing). When only one
+ *    try is left the PIN is NOT sent and FM_ERR_PIN_LAST_TRY is returned, unless the call has FM_CARD_ALLOW_LAST_TRY.
+ *    A locked PIN gives FM_ERR_PIN_LOCKED; a refused PIN FM_ERR_PIN_WRONG with the tries left reported.
+ *  - PIN formats are checked before anything is sent (FM_ERR_PIN_FORMAT): auth PIN 4 digits, PIN B 14 digits,
+ *    PIN A 12 digits with a valid My Number check digit.
+ *  - Every buffer that held a PIN (including the command APDU buffer) is wiped after use.
+ *  - Card answers are untrusted: strict BER-TLV, files never read beyond fm_card_set_max_file_bytes().
+ * Errors of an fm_card call are recorded on the fm_ctx given to fm_card_create (fm_ctx_errmsg). An fm_card follows
+ * its ctx's thread rule. Messages never contain a PIN or the My Number.
+ */
+
+/**
+ * APDU transport. Sends apdu[0..apdu_len) (a short command APDU) and writes the complete response (data ‖ SW1 SW2)
+ * into resp (capacity resp_cap, at least 258 bytes are always offered), setting *resp_len. Returns 0 on success;
+ * non-zero is a transport failure: FM_CARD_TX_REMOVED (card removed / tag lost), FM_CARD_TX_NO_CARD, FM_CARD_TX_OVERFLOW
+ * (answer longer than resp_cap) or any other value (I/O error). The callback must not keep the apdu pointer.
+ */
+typedef int (*fm_card_transmit_fn)(void *user, const uint8_t *apdu, size_t apdu_len, uint8_t *resp, size_t resp_cap,
+                                   size_t *resp_len);
+#define FM_CARD_TX_OK 0
+#define FM_CARD_TX_REMOVED 1
+#define FM_CARD_TX_NO_CARD 2
+#define FM_CARD_TX_OVERFLOW 3
+#define FM_CARD_TX_IO 4
+
+typedef struct fm_card fm_card;
+
+/** A card session over a transport. ctx receives the errors of every call on the card and must outlive it. */
+FM_API fm_status fm_card_create(fm_ctx *ctx, fm_card_transmit_fn transmit, void *user, fm_card **out);
+/** Wipes the session's buffers (PIN and response bytes) and frees it. Does not close the transport. */
+FM_API void fm_card_destroy(fm_card *card);
+
+/** Largest file the library reads from the card (default 32768 bytes; short READ BINARY can address at most
+ *  32767 + 256 bytes). Larger declared files fail with FM_ERR_LIMIT before they are read. */
+FM_API fm_status fm_card_set_max_file_bytes(fm_card *card, size_t max_bytes);
+/** Bytes asked per READ BINARY (1..256, default 256 sent as Le 00). Lower it for readers with small buffers. */
+FM_API fm_status fm_card_set_read_chunk(fm_card *card, size_t chunk);
+
+/** Flags of PIN-using calls. */
+#define FM_CARD_ALLOW_LAST_TRY 1u  /* send the PIN even when only one try is left (a wrong PIN then locks the card) */
+
+/** The card's PINs. */
+typedef enum fm_card_pin {
+    FM_CARD_PIN_AUTH = 1,     /* JPKI user-authentication PIN (EF 0018, 4 digits, 3 tries) */
+    FM_CARD_PIN_SIGN = 2,     /* JPKI signing PIN (EF 001B, 6-16 of A-Z 0-9, 5 tries) */
+    FM_CARD_PIN_VISUAL_A = 3, /* visual AP PIN A = the 12-digit My Number (EF 0013) */
+    FM_CARD_PIN_VISUAL_B = 4, /* visual AP PIN B = era birth date + expiry year + security code (EF 0012) */
+    FM_CARD_PIN_TEXT = 5,     /* card-info input support AP PIN (EF 0011, 4 digits) */
+    FM_CARD_PIN_RESIDENT = 6  /* resident-register AP PIN (EF 001C, 4 digits) */
+} fm_card_pin;
+/** "auth", "sign", "visual_a", "visual_b", "text", "resident"; static storage; "unknown" otherwise. */
+FM_API const char *fm_card_pin_name(fm_card_pin pin);
+
+/**
+ * Remaining tries of a PIN, read with VERIFY without data (no try is spent). *tries = 0 means locked.
+ * Selects the PIN's application (the security state of the previously selected application is lost).
+ */
+FM_API fm_status fm_card_pin_tries(fm_card *card, fm_card_pin pin, int *tries);
+
+/* ---- PIN helpers (pure functions, no card) ---- */
+
+/**
+ * Gregorian "YYYYMMDD" → Japanese-era "YYMMDD" (era year, two digits) and the era (1 Meiji, 2 Taisho, 3 Showa,
+ * 4 Heisei, 5 Reiwa; NULL allowed). Boundaries: Taisho from 1912-07-30, Showa from 1926-12-25, Heisei from
+ * 1989-01-08, Reiwa from 2019-05-01; Meiji from 1868-01-25 (earlier dates are rejected). FM_ERR_INVALID_ARGUMENT for
+ * a malformed or impossible date. ctx may be NULL.
+ */
+FM_API fm_status fm_card_era_date(fm_ctx *ctx, const char *birth_yyyymmdd, char out[7], int *era);
+/**
+ * Builds PIN B: era birth date YYMMDD ‖ expiry year YYYY ‖ 4-digit security code (domain.md §2) into out (14 digits
+ * + NUL). birth may be "YYYYMMDD" or "YYYY-MM-DD". The caller wipes out (fm_wipe) after use.
+ */
+FM_API fm_status fm_card_make_pin_b(fm_ctx *ctx, const char *birth, const char *expiry_year, const char *code,
+                                    char out[15]);
+/** 1 if s is 12 digits with a valid My Number check digit, else 0. */
+FM_API int fm_card_my_number_valid(const char *s);
+
+/* ---- visual AP (券面事項確認AP): portrait, birth date, sex, expiry, authenticity ---- */
+
+typedef enum fm_card_authenticity {
+    FM_CARD_AUTH_UNVERIFIABLE = 0, /* no trusted CA key for EF 0004's issuer: nothing proven (never "verified") */
+    FM_CARD_AUTH_VERIFIED = 1,     /* EF 0004 signed by a trusted CA key AND DF28 verifies with EF 0004's key */
+    FM_CARD_AUTH_INVALID = 2       /* a signature does not verify: data altered or not from a genuine card */
+} fm_card_authenticity;
+/** "unverifiable", "verified", "invalid"; static storage. */
+FM_API const char *fm_card_authenticity_name(fm_card_authenticity a);
+
+/**
+ * Adds a trusted CA public key (the J-LIS key that signs EF 0004; or the virtual card's test CA). data is a PEM or
+ * DER RSA public key (SubjectPublicKeyInfo or PKCS#1) or an X.509 certificate (its key is used). key_id: the
+ * 16-byte issuer key id EF 0004 names for this key, or NULL to trust it for any issuer id. Up to 16 keys.
+ */
+FM_API fm_status fm_card_add_trusted_ca_key(fm_card *card, const void *data, size_t len, const uint8_t *key_id);
+FM_API fm_status fm_card_add_trusted_ca_key_file(fm_card *card, const char *path, const uint8_t *key_id);
+
+typedef struct fm_card_visual fm_card_visual; /* owned result of a visual AP read */
+
+typedef struct fm_card_visual_info {
+    char birth_date[9];           /* DF22 "YYYYMMDD" */
+    char sex;                     /* DF23: '1' male, '2' female, '9' not applicable */
+    char expiry[9];               /* DF29 "YYYYMMDD" */
+    size_t portrait_len;          /* bytes of the JP2 portrait (DF27's value) */
+    uint8_t portrait_sha256[32];  /* SHA-256 of DF27's VALUE (the JP2 file bytes, without tag and length) */
+    char portrait_sha256_hex[65];
+    fm_card_authenticity authenticity;
+} fm_card_visual_info;
+
+/**
+ * Reads the visual AP: SELECT the AP, read the PIN's tries, VERIFY (PIN A = 12-digit My Number, or PIN B = 14
+ * digits; pin selects which: FM_CARD_PIN_VISUAL_A / _B), read EF 0002 and EF 0004, parse them strictly and check
+ * authenticity against the trusted CA keys. tries_left (may be NULL) receives the tries after the call (-1 unknown).
+ */
+FM_API fm_status fm_card_read_visual(fm_card *card, fm_card_pin pin, const char *digits, unsigned flags,
+                                     fm_card_visual **out, int *tries_left);
+/** As fm_card_read_visual with PIN B built by the library from birth date, expiry year and security code. */
+FM_API fm_status fm_card_read_visual_b(fm_card *card, const char *birth, const char *expiry_year, const char *code,
+                                       unsigned flags, fm_card_visual **out, int *tries_left);
+/** Wipes (portrait and personal data are biometric / personal) and frees. */
+FM_API void fm_card_visual_destroy(fm_card_visual *v);
+FM_API void fm_card_visual_get_info(const fm_card_visual *v, fm_card_visual_info *info);
+/** Copies the portrait JP2 bytes into buf. FM_ERR_BUFFER_TOO_SMALL (with *len = needed) when cap is too small. */
+FM_API fm_status fm_card_visual_portrait(fm_ctx *ctx, const fm_card_visual *v, uint8_t *buf, size_t cap, size_t *len);
+/** Decodes the portrait with fm_image_decode (want, info as there). */
+FM_API fm_status fm_card_visual_decode_portrait(fm_ctx *ctx, const fm_card_visual *v, fm_pixfmt want,
+                                                fm_image **out, fm_image_info *info);
+/** Borrowed view of the raw EF 0002 / EF 0004 bytes as read (TLV, no filler); valid until fm_card_visual_destroy. */
+FM_API const uint8_t *fm_card_visual_raw(const fm_card_visual *v, int ef, size_t *len);
+
+/**
+ * Card presence: sends a fresh random challenge (80 2A 00 00 Lc DigestInfo(SHA-256(challenge))) to the visual AP
+ * and verifies the answer with the card's DF24 public key from v. FM_OK when it verifies, FM_ERR_VERIFY when not.
+ */
+FM_API fm_status fm_card_check_presence(fm_card *card, const fm_card_visual *v);
+
+/* ---- JPKI AP: authentication certificate and key ---- */
+
+/** Reads the authentication certificate (EF 000A, DER X.509, checked with OpenSSL) into buf. Buffer rule as above. */
+FM_API fm_status fm_card_jpki_auth_cert(fm_card *card, uint8_t *buf, size_t cap, size_t *len);
+/** VERIFY the 4-digit authentication PIN (PIN safety rules above). tries_left (may be NULL): after the call. */
+FM_API fm_status fm_card_jpki_verify_auth_pin(fm_card *card, const char *pin, unsigned flags, int *tries_left);
+/**
+ * Signs a SHA-256 digest with the authentication key (key 0017): the card gets DigestInfo(SHA-256, digest) and
+ * PKCS#1 v1.5-pads it. The auth PIN must have been verified in this session (else FM_ERR_CARD_STATUS, 6982).
+ * sig receives 256 bytes (cap >= 256).
+ */
+FM_API fm_status fm_card_jpki_sign_auth(fm_card *card, const uint8_t digest[32], uint8_t *sig, size_t cap,
+                                        size_t *sig_len);
+
+/* ---- PC/SC transport (pcsc-lite). In builds with -DFM_WITH_PCSC=OFF these return FM_ERR_UNSUPPORTED. ---- */
+
+typedef struct fm_pcsc fm_pcsc;
+/** Reader names, each NUL-terminated, the list ending with an empty name (PC/SC multi-string); *count readers. */
+FM_API fm_status fm_pcsc_list_readers(fm_ctx *ctx, char *buf, size_t cap, size_t *count);
+/**
+ * Connects to a card: reader = exact reader name, or NULL for the first reader holding a card. Waits up to
+ * timeout_ms for a card (0 = do not wait). Protocol T=1 or T=0 (T=0's 61xx/6Cxx are handled by fm_card).
+ */
+FM_API fm_status fm_pcsc_open(fm_ctx *ctx, const char *reader, int timeout_ms, fm_pcsc **out);
+FM_API void fm_pcsc_close(fm_pcsc *pcsc);
+/** The name of the connected reader (borrowed). */
+FM_API const char *fm_pcsc_reader_name(const fm_pcsc *pcsc);
+/** fm_card_transmit_fn for an fm_pcsc (pass the fm_pcsc as user). */
+FM_API int fm_pcsc_transmit(void *pcsc, const uint8_t *apdu, size_t apdu_len, uint8_t *resp, size_t resp_cap,
+                            size_t *resp_len);
+/** Message of the last failing transmit on this handle ("" if none). Borrowed. */
+FM_API const char *fm_pcsc_errmsg(const fm_pcsc *pcsc);
 
 /* ============================================================================================================ */
 /* [issue 5] Live session: frames in, liveness and a decision out                                               */
