@@ -22,7 +22,7 @@
  * scratch and arenas belong to the calling thread.
  *
  * Errors: init functions return fm_status and record a message on ctx (may be NULL). Forward functions cannot fail:
- * callers validate shapes first with the *_out_hw()/*_check() helpers (they return 0 when the geometry is valid).
+ * callers validate shapes first with the nn_*_out_hw() helpers (they return 0 when the geometry is valid).
  */
 #ifndef FM_NN_H
 #define FM_NN_H

@@ -1,0 +1,789 @@
+/* nn.c — kernels of the CNN runtime (see nn.h). */
+#include "nn.h"
+
+#include "internal.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PATH_GEMM = 0, PATH_1X1 = 1, PATH_DW = 2 };
+
+/* ---- threads ------------------------------------------------------------------------------------------------ */
+
+typedef struct par_job {
+    nn_range_fn fn;
+    void *arg;
+    int begin, end;
+} par_job;
+
+static void *par_main(void *p)
+{
+    par_job *j = p;
+    j->fn(j->arg, j->begin, j->end);
+    return NULL;
+}
+
+#define NN_MAX_THREADS 64
+
+void nn_parallel_for(int threads, int n, nn_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    if (threads > NN_MAX_THREADS)
+        threads = NN_MAX_THREADS;
+    if (threads > n)
+        threads = n;
+    if (threads <= 1) {
+        fn(arg, 0, n);
+        return;
+    }
+    par_job jobs[NN_MAX_THREADS];
+    pthread_t tid[NN_MAX_THREADS];
+    int started[NN_MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        jobs[t].fn = fn;
+        jobs[t].arg = arg;
+        jobs[t].begin = (int)((int64_t)n * t / threads);
+        jobs[t].end = (int)((int64_t)n * (t + 1) / threads);
+        started[t] = 0;
+    }
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tid[t], NULL, par_main, &jobs[t]) == 0;
+    fn(arg, jobs[0].begin, jobs[0].end);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            fn(arg, jobs[t].begin, jobs[t].end); /* creation failed: run it here */
+    }
+}
+
+/* ---- plan and arena ------------------------------------------------------------------------------------------ */
+
+void nn_plan_init(nn_plan *p) { memset(p, 0, sizeof *p); }
+
+void nn_plan_free(nn_plan *p)
+{
+    free(p->bufs);
+    memset(p, 0, sizeof *p);
+}
+
+int nn_plan_add(nn_plan *p, size_t floats, int first, int last)
+{
+    if (p->n < 0 || floats > NN_MAX_ELEMS || first > last) {
+        p->n = -1;
+        return -1;
+    }
+    if (p->n == p->cap) {
+        int nc = p->cap ? p->cap * 2 : 32;
+        nn_plan_buf *nb = realloc(p->bufs, (size_t)nc * sizeof *nb);
+        if (!nb) {
+            p->n = -1;
+            return -1;
+        }
+        p->bufs = nb;
+        p->cap = nc;
+    }
+    nn_plan_buf *b = &p->bufs[p->n];
+    b->floats = (floats + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
+    if (b->floats == 0)
+        b->floats = NN_ALIGN;
+    b->first = first;
+    b->last = last;
+    b->offset = 0;
+    p->finished = 0;
+    return p->n++;
+}
+
+fm_status nn_plan_finish(nn_plan *p, fm_ctx *ctx)
+{
+    if (p->n < 0)
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "nn: scratch plan failed (out of memory or buffer too large)");
+    int n = p->n;
+    int *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    char *placed = calloc((size_t)(n ? n : 1), 1);
+    if (!order || !placed) {
+        free(order);
+        free(placed);
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "nn: out of memory planning scratch");
+    }
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    /* largest first (insertion sort; plans have at most a few hundred buffers) */
+    for (int i = 1; i < n; i++) {
+        int v = order[i], j = i - 1;
+        while (j >= 0 && p->bufs[order[j]].floats < p->bufs[v].floats) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = v;
+    }
+    size_t total = 0;
+    for (int oi = 0; oi < n; oi++) {
+        nn_plan_buf *b = &p->bufs[order[oi]];
+        size_t off = 0;
+        /* first fit: bump past every placed buffer that overlaps in time and in [off, off+size) until stable */
+        for (int again = 1; again;) {
+            again = 0;
+            for (int k = 0; k < n; k++) {
+                if (!placed[k])
+                    continue;
+                const nn_plan_buf *o = &p->bufs[k];
+                if (o->last < b->first || o->first > b->last)
+                    continue;
+                if (off < o->offset + o->floats && o->offset < off + b->floats) {
+                    off = o->offset + o->floats;
+                    again = 1;
+                }
+            }
+        }
+        b->offset = off;
+        placed[order[oi]] = 1;
+        if (off + b->floats > total)
+            total = off + b->floats;
+        if (total > NN_MAX_ELEMS * 4) {
+            free(order);
+            free(placed);
+            return fm_fail(ctx, FM_ERR_LIMIT, "nn: scratch plan needs %zu floats, over the limit", total);
+        }
+    }
+    free(order);
+    free(placed);
+    p->total = total;
+    p->finished = 1;
+    return FM_OK;
+}
+
+fm_status nn_arena_reserve(nn_arena *a, size_t floats, fm_ctx *ctx)
+{
+    if (floats <= a->cap && a->base)
+        return FM_OK;
+    size_t bytes;
+    if (fm_mul_size(floats ? floats : 1, sizeof(float), &bytes) || bytes > (SIZE_MAX - 63))
+        return fm_fail(ctx, FM_ERR_LIMIT, "nn: arena of %zu floats is too large", floats);
+    bytes = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes);
+    if (!p)
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "nn: cannot allocate %zu bytes of scratch", bytes);
+    free(a->base);
+    a->base = p;
+    a->cap = floats;
+    return FM_OK;
+}
+
+void nn_arena_free(nn_arena *a)
+{
+    free(a->base);
+    a->base = NULL;
+    a->cap = 0;
+}
+
+/* ---- activations ------------------------------------------------------------------------------------------------ */
+
+static void act_plane(float *x, size_t n, const nn_act *a, int ch)
+{
+    switch (a->kind) {
+    case NN_ACT_NONE:
+        break;
+    case NN_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case NN_ACT_CLIP: {
+        const float lo = a->lo, hi = a->hi;
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] < lo ? lo : x[i];
+            x[i] = v > hi ? hi : v;
+        }
+        break;
+    }
+    case NN_ACT_PRELU: {
+        const float s = a->slope ? a->slope[a->slope_n == 1 ? 0 : ch] : 0.0f;
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] >= 0.0f ? x[i] : x[i] * s;
+        break;
+    }
+    case NN_ACT_LEAKY: {
+        const float s = a->alpha;
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] >= 0.0f ? x[i] : x[i] * s;
+        break;
+    }
+    case NN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            x[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    }
+}
+
+void nn_act_apply(float *x, int c, size_t plane, const nn_act *a)
+{
+    if (a->kind == NN_ACT_NONE)
+        return;
+    for (int ch = 0; ch < c; ch++)
+        act_plane(x + (size_t)ch * plane, plane, a, ch);
+}
+
+/* bias + activation on one output plane */
+static void epilogue(float *x, size_t n, float bias, const nn_act *a, int ch)
+{
+    if (bias != 0.0f)
+        for (size_t i = 0; i < n; i++)
+            x[i] += bias;
+    act_plane(x, n, a, ch);
+}
+
+/* ---- conv2d ------------------------------------------------------------------------------------------------------ */
+
+static int conv_desc_ok(const nn_conv_desc *d)
+{
+    if (d->in_c < 1 || d->out_c < 1 || d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 ||
+        d->dil_h < 1 || d->dil_w < 1 || d->pad_t < 0 || d->pad_l < 0 || d->pad_b < 0 || d->pad_r < 0 ||
+        d->groups < 1)
+        return 0;
+    if (d->in_c > NN_MAX_DIM || d->out_c > NN_MAX_DIM || d->kh > 1024 || d->kw > 1024 || d->stride_h > 1024 ||
+        d->stride_w > 1024 || d->dil_h > 1024 || d->dil_w > 1024 || d->pad_t > 4096 || d->pad_l > 4096 ||
+        d->pad_b > 4096 || d->pad_r > 4096 || d->groups > NN_MAX_DIM)
+        return 0;
+    if (d->in_c % d->groups || d->out_c % d->groups)
+        return 0;
+    size_t wsz = (size_t)d->out_c * (size_t)(d->in_c / d->groups) * (size_t)d->kh * (size_t)d->kw;
+    return wsz <= NN_MAX_ELEMS;
+}
+
+fm_status nn_conv_init(nn_conv *cv, const nn_conv_desc *d, const float *weights, const float *bias, fm_ctx *ctx)
+{
+    memset(cv, 0, sizeof *cv);
+    if (!d || !weights || !conv_desc_ok(d))
+        return fm_fail(ctx, FM_ERR_MODEL_INVALID, "nn: invalid convolution geometry");
+    cv->d = *d;
+    size_t wsz = (size_t)d->out_c * (size_t)(d->in_c / d->groups) * (size_t)d->kh * (size_t)d->kw;
+    cv->w = malloc(wsz * sizeof(float));
+    cv->b = calloc((size_t)d->out_c, sizeof(float));
+    if (!cv->w || !cv->b) {
+        nn_conv_free(cv);
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "nn: out of memory for convolution weights");
+    }
+    memcpy(cv->w, weights, wsz * sizeof(float));
+    if (bias)
+        memcpy(cv->b, bias, (size_t)d->out_c * sizeof(float));
+    if (d->groups == 1 && d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_t == 0 &&
+        d->pad_l == 0 && d->pad_b == 0 && d->pad_r == 0)
+        cv->path = PATH_1X1;
+    else if (d->groups == d->in_c && d->groups == d->out_c)
+        cv->path = PATH_DW;
+    else
+        cv->path = PATH_GEMM;
+    cv->act.kind = NN_ACT_NONE;
+    return FM_OK;
+}
+
+void nn_conv_free(nn_conv *cv)
+{
+    if (!cv)
+        return;
+    free(cv->w);
+    free(cv->b);
+    free(cv->slope);
+    memset(cv, 0, sizeof *cv);
+}
+
+fm_status nn_conv_set_act(nn_conv *cv, const nn_act *a, fm_ctx *ctx)
+{
+    free(cv->slope);
+    cv->slope = NULL;
+    cv->act = *a;
+    if (a->kind == NN_ACT_PRELU) {
+        if (!a->slope || (a->slope_n != 1 && a->slope_n != cv->d.out_c))
+            return fm_fail(ctx, FM_ERR_MODEL_INVALID, "nn: PReLU slope count %d does not match %d channels",
+                           a->slope_n, cv->d.out_c);
+        cv->slope = malloc((size_t)a->slope_n * sizeof(float));
+        if (!cv->slope)
+            return fm_fail(ctx, FM_ERR_NO_MEMORY, "nn: out of memory");
+        memcpy(cv->slope, a->slope, (size_t)a->slope_n * sizeof(float));
+        cv->act.slope = cv->slope;
+    } else {
+        cv->act.slope = NULL;
+    }
+    return FM_OK;
+}
+
+void nn_conv_fold_affine(nn_conv *cv, const float *scale, const float *shift)
+{
+    size_t per = (size_t)(cv->d.in_c / cv->d.groups) * (size_t)cv->d.kh * (size_t)cv->d.kw;
+    for (int o = 0; o < cv->d.out_c; o++) {
+        float s = scale ? scale[o] : 1.0f;
+        float *w = cv->w + (size_t)o * per;
+        for (size_t i = 0; i < per; i++)
+            w[i] *= s;
+        cv->b[o] = cv->b[o] * s + (shift ? shift[o] : 0.0f);
+    }
+}
+
+void nn_bn_to_affine(int c, const float *gamma, const float *beta, const float *mean, const float *var, float eps,
+                     float *scale, float *shift)
+{
+    for (int i = 0; i < c; i++) {
+        float s = gamma[i] / sqrtf(var[i] + eps);
+        scale[i] = s;
+        shift[i] = beta[i] - mean[i] * s;
+    }
+}
+
+static int out_dim(int in, int pad0, int pad1, int k, int dil, int stride, int ceil_mode, int *out)
+{
+    int64_t eff = (int64_t)dil * (k - 1) + 1;
+    int64_t span = (int64_t)in + pad0 + pad1 - eff;
+    if (span < 0)
+        return -1;
+    int64_t o = ceil_mode ? (span + stride - 1) / stride + 1 : span / stride + 1;
+    if (ceil_mode && (o - 1) * stride >= (int64_t)in + pad0)
+        o--; /* the last window must start inside the input or the leading padding */
+    if (o < 1 || o > NN_MAX_DIM)
+        return -1;
+    *out = (int)o;
+    return 0;
+}
+
+int nn_conv_out_hw(const nn_conv *cv, int in_h, int in_w, int *out_h, int *out_w)
+{
+    const nn_conv_desc *d = &cv->d;
+    if (in_h < 1 || in_w < 1 || in_h > NN_MAX_DIM || in_w > NN_MAX_DIM)
+        return -1;
+    int oh, ow;
+    if (out_dim(in_h, d->pad_t, d->pad_b, d->kh, d->dil_h, d->stride_h, 0, &oh) ||
+        out_dim(in_w, d->pad_l, d->pad_r, d->kw, d->dil_w, d->stride_w, 0, &ow))
+        return -1;
+    if ((size_t)oh * (size_t)ow * (size_t)d->out_c > NN_MAX_ELEMS)
+        return -1;
+    *out_h = oh;
+    *out_w = ow;
+    return 0;
+}
+
+size_t nn_conv_scratch(const nn_conv *cv, int in_h, int in_w, int threads)
+{
+    (void)threads;
+    if (cv->path != PATH_GEMM)
+        return 0;
+    int oh, ow;
+    if (nn_conv_out_hw(cv, in_h, in_w, &oh, &ow))
+        return 0;
+    const nn_conv_desc *d = &cv->d;
+    return (size_t)(d->in_c / d->groups) * (size_t)d->kh * (size_t)d->kw * (size_t)oh * (size_t)ow;
+}
+
+/* im2col for channels [c0, c0 + nc) of `in`: col[(c*kh + ky)*kw + kx][oy*ow + ox] */
+static void im2col(const nn_conv_desc *d, const nn_tensor *in, int c0, int nc, int oh, int ow, float *col)
+{
+    const int H = in->h, W = in->w;
+    size_t opl = (size_t)oh * (size_t)ow;
+    for (int c = 0; c < nc; c++) {
+        const float *src = in->data + (size_t)(c0 + c) * (size_t)H * (size_t)W;
+        for (int ky = 0; ky < d->kh; ky++) {
+            for (int kx = 0; kx < d->kw; kx++) {
+                float *dst = col + ((size_t)(c * d->kh + ky) * (size_t)d->kw + (size_t)kx) * opl;
+                const int xoff = kx * d->dil_w - d->pad_l;
+                /* valid ox: 0 <= ox*s + xoff < W */
+                int ox_lo = 0, ox_hi = ow; /* [lo, hi) */
+                if (xoff < 0)
+                    ox_lo = (-xoff + d->stride_w - 1) / d->stride_w;
+                if (ox_lo > ow)
+                    ox_lo = ow;
+                {
+                    int64_t lim = (int64_t)W - 1 - xoff; /* ox*s <= lim */
+                    int hi = lim < 0 ? 0 : (int)(lim / d->stride_w) + 1;
+                    if (hi < ox_hi)
+                        ox_hi = hi;
+                    if (ox_hi < ox_lo)
+                        ox_hi = ox_lo;
+                }
+                for (int oy = 0; oy < oh; oy++) {
+                    float *drow = dst + (size_t)oy * (size_t)ow;
+                    int iy = oy * d->stride_h + ky * d->dil_h - d->pad_t;
+                    if (iy < 0 || iy >= H) {
+                        memset(drow, 0, (size_t)ow * sizeof(float));
+                        continue;
+                    }
+                    const float *srow = src + (size_t)iy * (size_t)W;
+                    for (int ox = 0; ox < ox_lo; ox++)
+                        drow[ox] = 0.0f;
+                    if (d->stride_w == 1) {
+                        memcpy(drow + ox_lo, srow + ox_lo + xoff, (size_t)(ox_hi - ox_lo) * sizeof(float));
+                    } else {
+                        const int s = d->stride_w;
+                        for (int ox = ox_lo; ox < ox_hi; ox++)
+                            drow[ox] = srow[ox * s + xoff];
+                    }
+                    for (int ox = ox_hi; ox < ow; ox++)
+                        drow[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+typedef struct gemm_job {
+    const nn_conv *cv;
+    const float *w;   /* rows of the current group */
+    const float *col; /* K x N */
+    float *out;       /* rows x N */
+    int k, n;
+    int ch0;          /* first output channel of the group */
+} gemm_job;
+
+static void gemm_rows(void *arg, int begin, int end)
+{
+    gemm_job *j = arg;
+    int m = end - begin;
+    if (m <= 0)
+        return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, j->n, j->k, 1.0f, j->w + (size_t)begin * (size_t)j->k,
+                j->k, j->col, j->n, 0.0f, j->out + (size_t)begin * (size_t)j->n, j->n);
+    for (int r = begin; r < end; r++)
+        epilogue(j->out + (size_t)r * (size_t)j->n, (size_t)j->n, j->cv->b[j->ch0 + r], &j->cv->act, j->ch0 + r);
+}
+
+/* rows per thread chunk must be big enough to be worth a thread */
+static int gemm_threads(int threads, int m, int n, int k)
+{
+    if (threads <= 1)
+        return 1;
+    double flops = 2.0 * m * (double)n * k;
+    if (flops < 2e6)
+        return 1;
+    return threads;
+}
+
+typedef struct dw_job {
+    const nn_conv *cv;
+    const nn_tensor *in;
+    nn_tensor *out;
+} dw_job;
+
+static void dw_channels(void *arg, int begin, int end)
+{
+    const dw_job *j = arg;
+    const nn_conv_desc *d = &j->cv->d;
+    const int H = j->in->h, W = j->in->w, OH = j->out->h, OW = j->out->w;
+    const int sh = d->stride_h, sw = d->stride_w, kh = d->kh, kw = d->kw;
+    for (int c = begin; c < end; c++) {
+        const float *src = j->in->data + (size_t)c * (size_t)H * (size_t)W;
+        float *dst = j->out->data + (size_t)c * (size_t)OH * (size_t)OW;
+        const float *wk = j->cv->w + (size_t)c * (size_t)kh * (size_t)kw;
+        const float bias = j->cv->b[c];
+        for (int oy = 0; oy < OH; oy++) {
+            float *drow = dst + (size_t)oy * (size_t)OW;
+            for (int ox = 0; ox < OW; ox++)
+                drow[ox] = 0.0f;
+            for (int ky = 0; ky < kh; ky++) {
+                int iy = oy * sh + ky * d->dil_h - d->pad_t;
+                if (iy < 0 || iy >= H)
+                    continue;
+                const float *srow = src + (size_t)iy * (size_t)W;
+                for (int kx = 0; kx < kw; kx++) {
+                    const float wv = wk[ky * kw + kx];
+                    const int xoff = kx * d->dil_w - d->pad_l;
+                    int lo = 0, hi = OW;
+                    if (xoff < 0)
+                        lo = (-xoff + sw - 1) / sw;
+                    {
+                        int64_t lim = (int64_t)W - 1 - xoff;
+                        int h2 = lim < 0 ? 0 : (int)(lim / sw) + 1;
+                        if (h2 < hi)
+                            hi = h2;
+                    }
+                    if (sw == 1) {
+                        const float *s = srow + xoff;
+                        for (int ox = lo; ox < hi; ox++)
+                            drow[ox] += wv * s[ox];
+                    } else if (sw == 2) {
+                        const float *s = srow + xoff;
+                        for (int ox = lo; ox < hi; ox++)
+                            drow[ox] += wv * s[2 * ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++)
+                            drow[ox] += wv * srow[ox * sw + xoff];
+                    }
+                }
+            }
+            (void)bias;
+        }
+        epilogue(dst, (size_t)OH * (size_t)OW, bias, &j->cv->act, c);
+    }
+}
+
+void nn_conv_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, float *scratch, int threads)
+{
+    const nn_conv_desc *d = &cv->d;
+    const size_t n = (size_t)out->h * (size_t)out->w;
+    if (cv->path == PATH_DW) {
+        dw_job j = {cv, in, out};
+        int t = threads;
+        if ((double)n * d->kh * d->kw * d->out_c < 1e6)
+            t = 1;
+        nn_parallel_for(t, d->out_c, dw_channels, &j);
+        return;
+    }
+    if (cv->path == PATH_1X1) {
+        gemm_job j = {cv, cv->w, in->data, out->data, d->in_c, (int)n, 0};
+        nn_parallel_for(gemm_threads(threads, d->out_c, (int)n, d->in_c), d->out_c, gemm_rows, &j);
+        return;
+    }
+    const int icg = d->in_c / d->groups, ocg = d->out_c / d->groups;
+    const int k = icg * d->kh * d->kw;
+    for (int g = 0; g < d->groups; g++) {
+        im2col(d, in, g * icg, icg, out->h, out->w, scratch);
+        gemm_job j = {cv, cv->w + (size_t)g * (size_t)ocg * (size_t)k, scratch,
+                      out->data + (size_t)g * (size_t)ocg * n, k, (int)n, g * ocg};
+        nn_parallel_for(gemm_threads(threads, ocg, (int)n, k), ocg, gemm_rows, &j);
+    }
+}
+
+/* ---- pooling ------------------------------------------------------------------------------------------------------- */
+
+int nn_pool_out_hw(const nn_pool *p, int in_h, int in_w, int *out_h, int *out_w)
+{
+    if (p->kh < 1 || p->kw < 1 || p->stride_h < 1 || p->stride_w < 1 || p->pad_t < 0 || p->pad_l < 0 ||
+        p->pad_b < 0 || p->pad_r < 0 || p->kh > 4096 || p->kw > 4096 || p->stride_h > 4096 || p->stride_w > 4096 ||
+        p->pad_t >= p->kh || p->pad_b >= p->kh || p->pad_l >= p->kw || p->pad_r >= p->kw)
+        return -1;
+    if (in_h < 1 || in_w < 1 || in_h > NN_MAX_DIM || in_w > NN_MAX_DIM)
+        return -1;
+    int oh, ow;
+    if (out_dim(in_h, p->pad_t, p->pad_b, p->kh, 1, p->stride_h, p->ceil_mode, &oh) ||
+        out_dim(in_w, p->pad_l, p->pad_r, p->kw, 1, p->stride_w, p->ceil_mode, &ow))
+        return -1;
+    *out_h = oh;
+    *out_w = ow;
+    return 0;
+}
+
+void nn_pool_forward(const nn_pool *p, const nn_tensor *in, nn_tensor *out)
+{
+    const int H = in->h, W = in->w, OH = out->h, OW = out->w;
+    for (int c = 0; c < in->c; c++) {
+        const float *src = in->data + (size_t)c * (size_t)H * (size_t)W;
+        float *dst = out->data + (size_t)c * (size_t)OH * (size_t)OW;
+        for (int oy = 0; oy < OH; oy++) {
+            int y0 = oy * p->stride_h - p->pad_t, y1 = y0 + p->kh; /* [y0, y1) */
+            int py1 = y1 < H + p->pad_b ? y1 : H + p->pad_b;
+            int cy0 = y0 < 0 ? 0 : y0, cy1 = y1 < H ? y1 : H;
+            for (int ox = 0; ox < OW; ox++) {
+                int x0 = ox * p->stride_w - p->pad_l, x1 = x0 + p->kw;
+                int px1 = x1 < W + p->pad_r ? x1 : W + p->pad_r;
+                int cx0 = x0 < 0 ? 0 : x0, cx1 = x1 < W ? x1 : W;
+                float r;
+                if (p->kind == NN_POOL_MAX) {
+                    r = -FLT_MAX;
+                    for (int y = cy0; y < cy1; y++)
+                        for (int x = cx0; x < cx1; x++) {
+                            float v = src[(size_t)y * (size_t)W + (size_t)x];
+                            r = v > r ? v : r;
+                        }
+                    if (cy0 >= cy1 || cx0 >= cx1)
+                        r = 0.0f;
+                } else {
+                    float s = 0.0f;
+                    for (int y = cy0; y < cy1; y++)
+                        for (int x = cx0; x < cx1; x++)
+                            s += src[(size_t)y * (size_t)W + (size_t)x];
+                    int cnt = p->count_include_pad ? (py1 - y0) * (px1 - x0)
+                                                   : (cy1 - cy0) * (cx1 - cx0);
+                    r = cnt > 0 ? s / (float)cnt : 0.0f;
+                }
+                dst[(size_t)oy * (size_t)OW + (size_t)ox] = r;
+            }
+        }
+    }
+}
+
+void nn_global_pool(nn_pool_kind kind, const nn_tensor *in, nn_tensor *out)
+{
+    size_t n = (size_t)in->h * (size_t)in->w;
+    for (int c = 0; c < in->c; c++) {
+        const float *src = in->data + (size_t)c * n;
+        if (kind == NN_POOL_MAX) {
+            float r = -FLT_MAX;
+            for (size_t i = 0; i < n; i++)
+                r = src[i] > r ? src[i] : r;
+            out->data[c] = r;
+        } else {
+            double s = 0.0;
+            for (size_t i = 0; i < n; i++)
+                s += src[i];
+            out->data[c] = (float)(s / (double)n);
+        }
+    }
+}
+
+/* ---- element-wise -------------------------------------------------------------------------------------------------- */
+
+void nn_affine(float *x, int c, size_t plane, const float *scale, const float *shift)
+{
+    for (int ch = 0; ch < c; ch++) {
+        float s = scale ? scale[ch] : 1.0f, b = shift ? shift[ch] : 0.0f;
+        float *p = x + (size_t)ch * plane;
+        for (size_t i = 0; i < plane; i++)
+            p[i] = p[i] * s + b;
+    }
+}
+
+void nn_add(const float *a, const float *b, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void nn_mul(const float *a, const float *b, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] * b[i];
+}
+
+void nn_concat_c(const nn_tensor *const *ins, int n, nn_tensor *out)
+{
+    float *dst = out->data;
+    for (int i = 0; i < n; i++) {
+        size_t sz = nn_tensor_size(ins[i]);
+        memmove(dst, ins[i]->data, sz * sizeof(float));
+        dst += sz;
+    }
+}
+
+/* ---- dense --------------------------------------------------------------------------------------------------------- */
+
+void nn_fc(const float *w, const float *b, int n_out, int n_in, const float *x, float *y)
+{
+    if (b)
+        memcpy(y, b, (size_t)n_out * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n_out, n_in, 1.0f, w, n_in, x, 1, b ? 1.0f : 0.0f, y, 1);
+}
+
+typedef struct mm_job {
+    const float *a, *b;
+    float *c;
+    int n, k;
+    float beta;
+} mm_job;
+
+static void mm_rows(void *arg, int begin, int end)
+{
+    const mm_job *j = arg;
+    if (end <= begin)
+        return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, end - begin, j->n, j->k, 1.0f,
+                j->a + (size_t)begin * (size_t)j->k, j->k, j->b, j->n, j->beta, j->c + (size_t)begin * (size_t)j->n,
+                j->n);
+}
+
+void nn_gemm(int m, int n, int k, const float *a, const float *b, float *c, int accumulate, int threads)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) {
+        if (!accumulate)
+            memset(c, 0, (size_t)m * (size_t)n * sizeof(float));
+        return;
+    }
+    mm_job j = {a, b, c, n, k, accumulate ? 1.0f : 0.0f};
+    nn_parallel_for(gemm_threads(threads, m, n, k), m, mm_rows, &j);
+}
+
+void nn_softmax(float *x, size_t outer, size_t n, size_t inner)
+{
+    for (size_t o = 0; o < outer; o++) {
+        for (size_t in = 0; in < inner; in++) {
+            float *p = x + o * n * inner + in;
+            float mx = -FLT_MAX;
+            for (size_t i = 0; i < n; i++)
+                mx = p[i * inner] > mx ? p[i * inner] : mx;
+            float s = 0.0f;
+            for (size_t i = 0; i < n; i++) {
+                p[i * inner] = expf(p[i * inner] - mx);
+                s += p[i * inner];
+            }
+            float inv = 1.0f / s;
+            for (size_t i = 0; i < n; i++)
+                p[i * inner] *= inv;
+        }
+    }
+}
+
+/* ---- layout -------------------------------------------------------------------------------------------------------- */
+
+void nn_transpose(const float *in, float *out, int rank, const int64_t *in_dims, const int *perm)
+{
+    int64_t in_stride[NN_MAX_RANK] = {0}, odim[NN_MAX_RANK] = {0}, ostr[NN_MAX_RANK] = {0}, idx[NN_MAX_RANK] = {0};
+    int64_t s = 1;
+    if (rank < 1 || rank > NN_MAX_RANK) {
+        if (rank == 0)
+            out[0] = in[0];
+        return;
+    }
+    for (int i = rank - 1; i >= 0; i--) {
+        in_stride[i] = s;
+        s *= in_dims[i];
+    }
+    const int64_t total = s;
+    for (int i = 0; i < rank; i++) {
+        odim[i] = in_dims[perm[i]];
+        ostr[i] = in_stride[perm[i]]; /* input stride for output axis i */
+        idx[i] = 0;
+    }
+    if (total == 0)
+        return;
+    const int64_t inner_n = odim[rank - 1], inner_s = ostr[rank - 1];
+    int64_t o = 0;
+    while (o < total) {
+        int64_t base = 0;
+        for (int i = 0; i < rank - 1; i++)
+            base += idx[i] * ostr[i];
+        for (int64_t t = 0; t < inner_n; t++)
+            out[o++] = in[base + t * inner_s];
+        for (int i = rank - 2; i >= 0; i--) {
+            if (++idx[i] < odim[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+}
+
+void nn_resize(const nn_tensor *in, nn_tensor *out, nn_resize_mode mode)
+{
+    const int H = in->h, W = in->w, OH = out->h, OW = out->w;
+    const float sy = (float)H / (float)OH, sx = (float)W / (float)OW;
+    for (int c = 0; c < in->c; c++) {
+        const float *src = in->data + (size_t)c * (size_t)H * (size_t)W;
+        float *dst = out->data + (size_t)c * (size_t)OH * (size_t)OW;
+        for (int oy = 0; oy < OH; oy++) {
+            for (int ox = 0; ox < OW; ox++) {
+                float v;
+                if (mode == NN_RESIZE_NEAREST) {
+                    int iy = (int)floorf((float)oy * sy), ix = (int)floorf((float)ox * sx);
+                    iy = iy < H ? iy : H - 1;
+                    ix = ix < W ? ix : W - 1;
+                    v = src[(size_t)iy * (size_t)W + (size_t)ix];
+                } else {
+                    float fy = ((float)oy + 0.5f) * sy - 0.5f, fx = ((float)ox + 0.5f) * sx - 0.5f;
+                    fy = fy < 0 ? 0 : fy;
+                    fx = fx < 0 ? 0 : fx;
+                    int y0 = (int)fy, x0 = (int)fx;
+                    y0 = y0 < H - 1 ? y0 : H - 1;
+                    x0 = x0 < W - 1 ? x0 : W - 1;
+                    int y1 = y0 + 1 < H ? y0 + 1 : H - 1, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+                    float ay = fy - (float)y0, ax = fx - (float)x0;
+                    ay = ay > 1 ? 1 : ay;
+                    ax = ax > 1 ? 1 : ax;
+                    const float *r0 = src + (size_t)y0 * (size_t)W, *r1 = src + (size_t)y1 * (size_t)W;
+                    v = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) + ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
+                }
+                dst[(size_t)oy * (size_t)OW + (size_t)ox] = v;
+            }
+        }
+    }
+}
