@@ -589,6 +589,7 @@ typedef struct fm_card_visual_info {
     uint8_t portrait_sha256[32];  /* SHA-256 of DF27's VALUE (the JP2 file bytes, without tag and length) */
     char portrait_sha256_hex[65];
     fm_card_authenticity authenticity;
+    char authenticity_detail[160]; /* why (e.g. "no trusted CA key configured; ..."); never contains personal data */
 } fm_card_visual_info;
 
 /**
@@ -658,6 +659,282 @@ FM_API const char *fm_pcsc_errmsg(const fm_pcsc *pcsc);
 /* ============================================================================================================ */
 /* [issue 6] Signed verdicts                                                                                     */
 /* ============================================================================================================ */
+
+/*
+ * A verdict is a JWS compact token (RFC 7515) whose payload is the versioned JSON document specified in
+ * docs/verdict-format.md ("v":1, header typ "fm-verdict+jwt"). It is signed with the engine's key (ES256 by
+ * default, EdDSA/Ed25519 as an option) and, when a card was read, also carries a signature made by the card's JPKI
+ * authentication key over the SHA-256 of the token's "core" signing input (header.payload-without-the-card-member)
+ * plus that card's certificate, all inside the payload, so standard JWS verifiers (PyJWT, openssl) accept the token.
+ * No images, embeddings, PINs or My Numbers are ever put in a verdict.
+ *
+ * Threads: an fm_verdict_key and a configured fm_verdict_verifier are immutable once set up and may be shared by
+ * threads (verification is const); the fm_ctx passed to each call follows the usual one-thread rule.
+ */
+
+/** JWS algorithms the engine signs with. RS256/HS256/none are never produced nor accepted for the outer signature. */
+typedef enum fm_jws_alg {
+    FM_JWS_NONE = 0,    /* not a signing algorithm (e.g. an RSA card key held by fm_verdict_key) */
+    FM_JWS_ES256 = 1,   /* ECDSA P-256 + SHA-256, signature = R || S (64 bytes, RFC 7518 3.4) -- the default */
+    FM_JWS_EDDSA = 2    /* Ed25519 (RFC 8037) */
+} fm_jws_alg;
+
+/** "ES256", "EdDSA" or "none"; static storage. */
+FM_API const char *fm_jws_alg_name(fm_jws_alg alg);
+
+/** A signing key (private) or verification key (public), held as an OpenSSL EVP_PKEY. Key material is wiped on
+ *  destroy by OpenSSL; every temporary buffer the library uses for PEM text is cleansed (OPENSSL_cleanse). */
+typedef struct fm_verdict_key fm_verdict_key;
+
+/** Flags reported by fm_verdict_key_load_file. */
+#define FM_KEYFILE_INSECURE_PERMS 1u  /* the private key file is readable or writable by group/others */
+
+/** Creates a new random key (FM_JWS_ES256 or FM_JWS_EDDSA). */
+FM_API fm_status fm_verdict_key_generate(fm_ctx *ctx, fm_jws_alg alg, fm_verdict_key **out);
+/**
+ * Loads a key from PEM (private: PKCS#8 / traditional EC; public: SubjectPublicKeyInfo) or DER held in memory. A
+ * private key gives a key that can sign and verify; a public key verifies only. EC keys must be P-256. RSA keys
+ * (>= 2048 bits) load too but are only usable with fm_verdict_key_card_sign (a software stand-in for the card).
+ * FM_ERR_KEY when the bytes are not a usable key.
+ */
+FM_API fm_status fm_verdict_key_load(fm_ctx *ctx, const void *data, size_t len, fm_verdict_key **out);
+/** As fm_verdict_key_load from a file (at most 64 KiB). *flags (may be NULL) receives FM_KEYFILE_* bits: for a file
+ *  holding a private key, FM_KEYFILE_INSECURE_PERMS when its mode grants group/other any access (callers warn). */
+FM_API fm_status fm_verdict_key_load_file(fm_ctx *ctx, const char *path, fm_verdict_key **out, unsigned *flags);
+FM_API void fm_verdict_key_destroy(fm_verdict_key *key);
+
+/** FM_JWS_ES256, FM_JWS_EDDSA, or FM_JWS_NONE for an RSA key. */
+FM_API fm_jws_alg fm_verdict_key_alg(const fm_verdict_key *key);
+/** 1 if the key holds private material (can sign). */
+FM_API int fm_verdict_key_is_private(const fm_verdict_key *key);
+/** Key id: RFC 7638 JWK thumbprint (SHA-256, base64url without padding, 43 characters + NUL) of the public key.
+ *  Only for ES256/EdDSA keys (FM_ERR_KEY otherwise). */
+FM_API fm_status fm_verdict_key_id(fm_ctx *ctx, const fm_verdict_key *key, char kid[44]);
+/** Public key as PEM (SubjectPublicKeyInfo) into buf (NUL-terminated; *len excludes the NUL). FM_ERR_BUFFER_TOO_SMALL
+ *  with *len = needed size (without NUL) when cap is too small. */
+FM_API fm_status fm_verdict_key_public_pem(fm_ctx *ctx, const fm_verdict_key *key, char *buf, size_t cap,
+                                           size_t *len);
+/**
+ * Writes the private key as unencrypted PKCS#8 PEM to path with mode 0600. The file is created with
+ * open(O_CREAT | O_EXCL | O_NOFOLLOW, 0600): an existing path fails with FM_ERR_IO unless overwrite is non-zero, in
+ * which case a fresh 0600 file is written beside it and renamed over it (the old file's mode is not inherited).
+ */
+FM_API fm_status fm_verdict_key_write_private(fm_ctx *ctx, const fm_verdict_key *key, const char *path,
+                                              int overwrite);
+/** Writes the public key PEM to path (mode 0644, O_EXCL unless overwrite). */
+FM_API fm_status fm_verdict_key_write_public(fm_ctx *ctx, const fm_verdict_key *key, const char *path,
+                                             int overwrite);
+
+/**
+ * The card binding callback. The library calls it once per signed verdict with digest = SHA-256 of the core JWS
+ * signing input (see docs/verdict-format.md). It must have the card's JPKI authentication key sign that digest the way
+ * the card does (DigestInfo(SHA-256, digest), RSASSA-PKCS1-v1_5; 256 bytes for RSA-2048), write the signature into
+ * sig (capacity cap, 512 bytes offered) and set *sig_len. Return FM_OK or an error status (the signing then fails
+ * with that status). `user` is the caller's pointer. The PIN handling stays inside the caller/card module: the verdict
+ * module never sees the PIN.
+ */
+typedef fm_status (*fm_card_sign_fn)(void *user, const uint8_t digest[32], uint8_t *sig, size_t cap,
+                                     size_t *sig_len);
+
+/** Software stand-in for the card, for tests and the developer `verdict sign` command only: an fm_card_sign_fn whose
+ *  user pointer is an fm_verdict_key holding an RSA private key (signs DigestInfo(SHA-256) with PKCS#1 v1.5). */
+FM_API fm_status fm_verdict_key_card_sign(void *rsa_key, const uint8_t digest[32], uint8_t *sig, size_t cap,
+                                          size_t *sig_len);
+
+typedef enum fm_verdict_decision {
+    FM_VERDICT_MATCH = 1,
+    FM_VERDICT_NO_MATCH = 2,
+    FM_VERDICT_SPOOF_SUSPECTED = 3,
+    FM_VERDICT_INCONCLUSIVE = 4
+} fm_verdict_decision;
+
+/** Authenticity of the portrait read from the chip (from the card module's check of the visual AP signature). */
+typedef enum fm_portrait_auth {
+    FM_PORTRAIT_VERIFIED = 1,      /* the card's DF28 signature over the portrait checked out */
+    FM_PORTRAIT_UNVERIFIABLE = 2,  /* no signature/key to check it with (e.g. a portrait from a file) */
+    FM_PORTRAIT_INVALID = 3        /* the signature did not verify */
+} fm_portrait_auth;
+
+/** "match", "no_match", "spoof_suspected", "inconclusive" / "verified", "unverifiable", "invalid"; NULL if unknown. */
+FM_API const char *fm_verdict_decision_name(fm_verdict_decision d);
+FM_API const char *fm_portrait_auth_name(fm_portrait_auth a);
+
+#define FM_VERDICT_MAX_REASONS 16
+#define FM_VERDICT_MAX_CHECKS 16
+#define FM_VERDICT_MAX_STEPS 8
+#define FM_VERDICT_MAX_FRAMES 16
+#define FM_VERDICT_MAX_MODELS 16
+#define FM_VERDICT_MAX_NAME 64         /* longest name / reason code (bytes), characters [a-z0-9_.-] */
+#define FM_VERDICT_DEFAULT_LIFETIME 120 /* seconds between iat and exp when the input says 0 */
+
+/** One liveness check (blink, turn, passive anti-spoof model, continuity, ...). score/threshold: NaN = not reported. */
+typedef struct fm_verdict_check {
+    const char *name;   /* [a-z0-9_.-]{1,64} */
+    double score;
+    double threshold;
+    int pass;
+} fm_verdict_check;
+
+/** One challenge step: what was asked and when (seconds since the session started), and whether/when it was met. */
+typedef struct fm_verdict_step {
+    const char *action;  /* e.g. "blink", "turn_left", "turn_right", "nod"; [a-z0-9_.-]{1,64} */
+    double asked_at;     /* when the instruction was shown */
+    double deadline;     /* end of its time window */
+    int met;
+    double met_at;       /* when it was met; ignored (written as null) when met == 0 */
+} fm_verdict_step;
+
+/** Quality of one frame used for the match. NaN in any measure = not measured (written as null). */
+typedef struct fm_verdict_frame {
+    double t;            /* seconds since the session started */
+    double quality;      /* overall quality score, 0..1 */
+    double face_px;      /* face size (inter-ocular or box width, see docs), pixels */
+    double sharpness;
+    double brightness;
+    double yaw, pitch;   /* degrees */
+} fm_verdict_frame;
+
+/** A model used for the decision: its manifest name and the SHA-256 (64 lowercase hex) of the file that ran. */
+typedef struct fm_verdict_model {
+    const char *name;
+    const char *sha256_hex;
+} fm_verdict_model;
+
+/**
+ * Everything a verdict states, filled by the session (issue 5) or by fm_verdict_sign_json. All pointers are the
+ * caller's and are only read during fm_verdict_sign. Arrays hold n_* used entries (at most the capacity). Names and
+ * reason codes are restricted to [a-z0-9_.-]{1,64}; audience to printable ASCII (1..256 bytes); the nonce to 16..128
+ * hex digits (the service's, lowercased in the verdict).
+ */
+typedef struct fm_verdict_input {
+    const char *aud;                 /* the reset service's audience id */
+    const char *nonce_hex;           /* the service's one-time nonce, hex */
+    int64_t iat;                     /* issued-at (Unix seconds); 0 = now */
+    int64_t lifetime;                /* exp - iat in seconds; 0 = FM_VERDICT_DEFAULT_LIFETIME; max 3600 */
+
+    fm_verdict_decision decision;
+    const char *reasons[FM_VERDICT_MAX_REASONS];
+    int n_reasons;
+
+    double distance;                 /* face-embedding distance of the final match */
+    double similarity;               /* the same as a similarity score (NaN = not reported) */
+    double threshold;                /* decision threshold on distance */
+    double fmr;                      /* false-match rate of the operating point the threshold stands for (e.g. 1e-4) */
+    const char *metric;              /* e.g. "l2" or "cosine" (NULL = not reported) */
+
+    fm_verdict_check checks[FM_VERDICT_MAX_CHECKS];
+    int n_checks;
+    fm_verdict_step steps[FM_VERDICT_MAX_STEPS];
+    int n_steps;
+    fm_verdict_frame frames[FM_VERDICT_MAX_FRAMES];
+    int n_frames;
+
+    uint8_t portrait_sha256[32];     /* SHA-256 of the portrait bytes as read from the chip (DF27 value) */
+    fm_portrait_auth portrait_auth;
+
+    /* The card's JPKI authentication certificate (DER, EF 000A). Required when a card signer is given; NULL/0 for
+     * a verdict without card binding (e.g. a portrait from a file) — verifiers reject those by default. */
+    const uint8_t *card_cert_der;
+    size_t card_cert_len;
+
+    fm_verdict_model models[FM_VERDICT_MAX_MODELS];
+    int n_models;
+} fm_verdict_input;
+
+/** Sets every field to "not reported" (NaN numbers, zero counts, NULL pointers). Call before filling. */
+FM_API void fm_verdict_input_init(fm_verdict_input *in);
+
+/**
+ * Builds and signs a verdict with key (ES256 or EdDSA private key). When card_sign is non-NULL, the card binding is
+ * added (in->card_cert_der required). The token (ASCII, NUL-terminated) goes to token (capacity cap); *token_len
+ * gets its length without the NUL. FM_ERR_BUFFER_TOO_SMALL with *token_len = needed length when cap is too small
+ * (the card is then still asked to sign: size with a generous buffer, FM_VERDICT_TOKEN_MAX is always enough).
+ * FM_ERR_INVALID_ARGUMENT names the offending field.
+ */
+#define FM_VERDICT_TOKEN_MAX 65536
+FM_API fm_status fm_verdict_sign(fm_ctx *ctx, const fm_verdict_key *key, const fm_verdict_input *in,
+                                 fm_card_sign_fn card_sign, void *card_user, char *token, size_t cap,
+                                 size_t *token_len);
+
+/**
+ * Developer helper (used by `facematch verdict sign` and tests; a real verdict comes from a session): builds the
+ * input from a JSON description (the payload fields of docs/verdict-format.md: aud, nonce, iat, lifetime, decision,
+ * reasons, match{distance,similarity,threshold,fmr,metric}, liveness{checks,challenge}, quality, portrait{sha256,auth},
+ * models; unknown keys rejected) and signs it as fm_verdict_sign does. card_cert_der may be NULL.
+ */
+FM_API fm_status fm_verdict_sign_json(fm_ctx *ctx, const fm_verdict_key *key, const char *json, size_t json_len,
+                                      const uint8_t *card_cert_der, size_t card_cert_len, fm_card_sign_fn card_sign,
+                                      void *card_user, char *token, size_t cap, size_t *token_len);
+
+/** Which verification check failed (FM_VCHECK_NONE: the verdict is valid). Names: fm_verdict_check_name. */
+typedef enum fm_vcheck {
+    FM_VCHECK_NONE = 0,
+    FM_VCHECK_MALFORMED = 1,       /* "malformed": not a well-formed token / header / payload of this format */
+    FM_VCHECK_ALG = 2,             /* "alg": alg not allowed (none, HS*, RS*, ...) or not matching the key type */
+    FM_VCHECK_SIGNATURE = 3,       /* "signature": the engine signature (or kid) does not match the key */
+    FM_VCHECK_NONCE = 4,           /* "nonce": not the service's nonce */
+    FM_VCHECK_AUD = 5,             /* "aud": not this service's audience */
+    FM_VCHECK_EXPIRED = 6,         /* "expired": exp passed, iat in the future, or lifetime above the maximum */
+    FM_VCHECK_CARD_SIGNATURE = 7,  /* "card_signature": card binding missing, or not made by the embedded certificate */
+    FM_VCHECK_CHAIN = 8            /* "chain": the card certificate does not chain to a configured CA */
+} fm_vcheck;
+
+/** "valid" for FM_VCHECK_NONE, else the names above; NULL for unknown values. */
+FM_API const char *fm_vcheck_name(fm_vcheck c);
+
+/** A verifier: the engine's public key, allowed algorithms, CA certificates and settings. */
+typedef struct fm_verdict_verifier fm_verdict_verifier;
+
+typedef enum fm_verdict_setting {
+    FM_VSET_CLOCK_SKEW = 1,     /* seconds of tolerance on exp and iat; default 30, 0..600 */
+    FM_VSET_MAX_LIFETIME = 2,   /* largest exp - iat accepted; default 600, 1..86400 */
+    FM_VSET_REQUIRE_CARD = 3,   /* 1 (default): a verdict without card binding fails "card_signature" */
+    FM_VSET_CHECK_CHAIN = 4,    /* 1 (default): the card certificate must chain to a CA added with *_add_ca;
+                                   0 skips only the chain check (development; reported in the result) */
+    FM_VSET_MAX_TOKEN = 5       /* largest token in bytes; default 32768, 256..FM_VERDICT_TOKEN_MAX */
+} fm_verdict_setting;
+
+/** Creates a verifier for tokens signed by pub (public or private key; a reference is kept). The allow-list is the
+ *  key's one algorithm: ES256 for a P-256 key, EdDSA for an Ed25519 key; everything else fails "alg". */
+FM_API fm_status fm_verdict_verifier_create(fm_ctx *ctx, const fm_verdict_key *pub, fm_verdict_verifier **out);
+FM_API void fm_verdict_verifier_destroy(fm_verdict_verifier *v);
+FM_API fm_status fm_verdict_verifier_set(fm_ctx *ctx, fm_verdict_verifier *v, fm_verdict_setting s, int64_t value);
+/** Adds trusted CA certificates: PEM (one or more) or one DER certificate, from memory or a file. */
+FM_API fm_status fm_verdict_verifier_add_ca(fm_ctx *ctx, fm_verdict_verifier *v, const void *data, size_t len);
+FM_API fm_status fm_verdict_verifier_add_ca_file(fm_ctx *ctx, fm_verdict_verifier *v, const char *path);
+
+/** What fm_verdict_verify found. Strings are NUL-terminated copies ("" when absent). */
+typedef struct fm_verdict_result {
+    int valid;                        /* 1 only when every check passed */
+    fm_vcheck failed_check;           /* the first check that failed (checks run in the order of fm_vcheck) */
+    char detail[192];                 /* one line saying why */
+    int chain_checked;                /* 0 when FM_VSET_CHECK_CHAIN was off or the verdict has no card binding */
+    fm_jws_alg alg;
+    fm_verdict_decision decision;     /* 0 when the payload could not be read */
+    char jti[33];                     /* verdict id, 32 lowercase hex */
+    char kid[44];
+    char aud[257];
+    char nonce[129];
+    int64_t iat, exp;
+    char portrait_sha256[65];
+    fm_portrait_auth portrait_auth;
+    char card_cert_sha256[65];        /* SHA-256 of the card's JPKI auth certificate (DER), hex; "" without card */
+    double distance, similarity, threshold, fmr;
+} fm_verdict_result;
+
+/**
+ * Verifies a token: structure, alg (allow-list + key type), engine signature and kid, nonce (hex, compared
+ * case-insensitively in constant time), aud (exact), expiry (exp > now - skew, iat <= now + skew,
+ * exp - iat <= max lifetime), card signature against the embedded certificate (whose SHA-256 must equal the payload's
+ * card_cert_sha256), and the certificate chain against the configured CAs at time now. now = 0 uses the clock.
+ * Returns FM_OK when valid, FM_ERR_VERIFY when any check fails; in both cases *res is filled (failed_check, detail,
+ * and every field that could be read). Other statuses (bad arguments, out of memory) leave *res zeroed.
+ * payload (may be NULL): receives the payload JSON (decoded from base64url, NUL-terminated) whenever the token's
+ * structure could be decoded, even if a later check failed — do not act on it unless the result is valid.
+ */
+FM_API fm_status fm_verdict_verify(fm_ctx *ctx, const fm_verdict_verifier *v, const char *token, size_t token_len,
+                                   const char *nonce_hex, const char *aud, int64_t now, fm_verdict_result *res,
+                                   char *payload, size_t payload_cap, size_t *payload_len);
 
 #ifdef __cplusplus
 }
