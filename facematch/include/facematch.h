@@ -174,7 +174,7 @@ typedef struct fm_image_info {
     fm_format format;
     int width;
     int height;
-    int channels;      /* 1 (grey), 3 (colour) or 4 (colour + alpha) as stored in the file */
+    int channels;      /* 1 (grey), 2 (grey + alpha), 3 (colour) or 4 (colour + alpha) as stored */
     int bit_depth;     /* bits per sample as stored (decoding always yields 8 bits) */
 } fm_image_info;
 
@@ -224,6 +224,8 @@ FM_API fm_pixfmt fm_image_pixfmt(const fm_image *img);
 FM_API int fm_image_rotation(const fm_image *img);
 /** Borrowed pointer to plane i (stored, unrotated layout) and its stride; NULL if there is no such plane. */
 FM_API const uint8_t *fm_image_plane(const fm_image *img, int plane, int *stride);
+/** Writable pointer to plane i of an owned image (fm_image_create, decode, convert, ...); NULL for wrapped images. */
+FM_API uint8_t *fm_image_pixels(fm_image *img, int plane, int *stride);
 
 /** Converts (and applies any pending rotation) into a new owned upright image of packed format dst. */
 FM_API fm_status fm_image_convert(fm_ctx *ctx, const fm_image *src, fm_pixfmt dst, fm_image **out);
@@ -860,7 +862,8 @@ FM_API fm_status fm_verdict_sign(fm_ctx *ctx, const fm_verdict_key *key, const f
  * Developer helper (used by `facematch verdict sign` and tests; a real verdict comes from a session): builds the
  * input from a JSON description (the payload fields of docs/verdict-format.md: aud, nonce, iat, lifetime, decision,
  * reasons, match{distance,similarity,threshold,fmr,metric}, liveness{checks,challenge}, quality, portrait{sha256,auth},
- * models; unknown keys rejected) and signs it as fm_verdict_sign does. card_cert_der may be NULL.
+ * models; unknown keys rejected) and signs it as fm_verdict_sign does. card_cert_der may be NULL; it may also be a
+ * PEM certificate (converted to DER).
  */
 FM_API fm_status fm_verdict_sign_json(fm_ctx *ctx, const fm_verdict_key *key, const char *json, size_t json_len,
                                       const uint8_t *card_cert_der, size_t card_cert_len, fm_card_sign_fn card_sign,
