@@ -1,0 +1,510 @@
+/* The face engine and the public face pipeline API (facematch.h, [issue 3] section). */
+#include "face_internal.h"
+
+#include "image/image_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fm_engine_config_init(fm_engine_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->models = FM_ENGINE_DEFAULT_MODELS;
+    cfg->verify_sha256 = 1;
+}
+
+void fm_engine_destroy(fm_engine *e)
+{
+    if (!e)
+        return;
+    fm_resnet_free(e->resnet);
+    fm_sp_free(e->sp5);
+    fm_sp_free(e->sp68);
+    fm_mmod_free(e->mmod);
+    free(e);
+}
+
+int fm_engine_has_model(const fm_engine *e, fm_model_id id)
+{
+    if (!e || (int)id < 0 || id >= FM_MODEL_COUNT)
+        return 0;
+    return (e->loaded & FM_ENGINE_MODEL_BIT(id)) != 0;
+}
+
+static fm_status load_sp(fm_ctx *ctx, const char *what, const uint8_t *data, size_t len, int want_parts,
+                         fm_shape_predictor **out)
+{
+    dser r;
+    dser_init(&r, data, len, what);
+    if (fm_sp_load(&r, out))
+        return fm_fail(ctx, FM_ERR_MODEL_INVALID, "%s", r.err);
+    if ((*out)->nparts != want_parts) {
+        int n = (*out)->nparts;
+        fm_sp_free(*out);
+        *out = NULL;
+        return fm_fail(ctx, FM_ERR_MODEL_INVALID, "%s: predicts %d points, expected %d", what, n, want_parts);
+    }
+    return FM_OK;
+}
+
+fm_status fm_engine_create(fm_ctx *ctx, const fm_engine_config *cfg_in, fm_engine **out)
+{
+    if (!out)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_engine_create: out is NULL");
+    *out = NULL;
+    fm_engine_config cfg;
+    if (cfg_in)
+        cfg = *cfg_in;
+    else
+        fm_engine_config_init(&cfg);
+    uint32_t want = cfg.models ? cfg.models : FM_ENGINE_DEFAULT_MODELS;
+    if (want & ~((1u << FM_MODEL_COUNT) - 1))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_engine_create: unknown model bits 0x%x", want);
+    char dirbuf[4096];
+    const char *dir = cfg.models_dir;
+    if (!dir) {
+        if (fm_models_default_dir(dirbuf, sizeof dirbuf) != FM_OK)
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "models directory path too long");
+        dir = dirbuf;
+    }
+    fm_engine *e = (fm_engine *)calloc(1, sizeof *e);
+    if (!e)
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    int64_t maxb = ctx ? fm_ctx_get(ctx, FM_PARAM_MAX_MODEL_BYTES) : (int64_t)256 << 20;
+    fm_status st = FM_OK;
+    for (int id = 0; id < FM_MODEL_COUNT && st == FM_OK; id++) {
+        if (!(want & FM_ENGINE_MODEL_BIT(id)))
+            continue;
+        fm_model_desc d;
+        if (fm_model_describe((fm_model_id)id, &d) != FM_OK)
+            continue;
+        const uint8_t *data;
+        size_t len;
+        uint8_t *owned = NULL;
+        if (cfg.buffers[id]) {
+            data = (const uint8_t *)cfg.buffers[id];
+            len = cfg.sizes[id];
+            if ((int64_t)len > maxb) {
+                st = fm_fail(ctx, FM_ERR_LIMIT, "model %s: %zu bytes exceeds the limit of %lld", d.name, len,
+                             (long long)maxb);
+                break;
+            }
+        } else {
+            char path[4400];
+            if (cfg.paths[id])
+                snprintf(path, sizeof path, "%s", cfg.paths[id]);
+            else
+                snprintf(path, sizeof path, "%s/%s", dir, d.file);
+            if (cfg.optional_missing) {
+                FILE *f = fopen(path, "rb");
+                if (!f)
+                    continue;
+                fclose(f);
+            }
+            st = fm_read_file(ctx, path, maxb, &owned, &len);
+            if (st != FM_OK)
+                break;
+            data = owned;
+        }
+        if (cfg.verify_sha256)
+            st = fm_model_verify_memory(ctx, (fm_model_id)id, data, len);
+        if (st == FM_OK) {
+            switch (id) {
+            case FM_MODEL_DLIB_RESNET:
+                st = fm_resnet_load(ctx, data, len, &e->resnet);
+                break;
+            case FM_MODEL_DLIB_SP5:
+                st = load_sp(ctx, d.name, data, len, 5, &e->sp5);
+                break;
+            case FM_MODEL_DLIB_SP68:
+                st = load_sp(ctx, d.name, data, len, 68, &e->sp68);
+                break;
+            case FM_MODEL_DLIB_MMOD:
+                st = fm_mmod_load(ctx, data, len, &e->mmod);
+                break;
+            default:
+                /* ONNX models are wired in by the face/onnx_* wrappers; until then they are not loaded. */
+                if (!cfg.optional_missing)
+                    st = fm_fail(ctx, FM_ERR_UNSUPPORTED, "model %s cannot be loaded by this build yet", d.name);
+                free(owned);
+                continue;
+            }
+        }
+        free(owned);
+        if (st == FM_OK)
+            e->loaded |= FM_ENGINE_MODEL_BIT(id);
+    }
+    if (st != FM_OK) {
+        fm_engine_destroy(e);
+        return st;
+    }
+    *out = e;
+    return FM_OK;
+}
+
+fm_status fm_face_rgb_view(fm_ctx *ctx, const fm_image *img, const uint8_t **rgb, int *w, int *h, int *stride,
+                           fm_image **tmp)
+{
+    *tmp = NULL;
+    if (!img)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "image is NULL");
+    if (img->fmt != FM_PIX_RGB24 || img->rotation != 0) {
+        fm_status st = fm_image_convert(ctx, img, FM_PIX_RGB24, tmp);
+        if (st != FM_OK)
+            return st;
+        img = *tmp;
+    }
+    *rgb = img->planes[0];
+    *stride = img->strides[0];
+    *w = img->width;
+    *h = img->height;
+    return FM_OK;
+}
+
+/* ---- detection ---------------------------------------------------------------------------------------------- */
+
+void fm_detect_options_init(fm_detect_options *opt)
+{
+    if (!opt)
+        return;
+    memset(opt, 0, sizeof *opt);
+    opt->detector = FM_DETECTOR_FAST;
+    opt->min_score = 0.7f;
+    opt->nms_iou = 0.3f;
+}
+
+static int cmp_box(const void *a, const void *b)
+{
+    const fm_face_box *x = (const fm_face_box *)a, *y = (const fm_face_box *)b;
+    return (x->score < y->score) - (x->score > y->score);
+}
+
+fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, const fm_detect_options *opt_in,
+                    fm_face_box *faces, size_t cap, size_t *count)
+{
+    if (!engine || !img || !count || (cap && !faces))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_detect: NULL argument");
+    *count = 0;
+    fm_detect_options opt;
+    if (opt_in)
+        opt = *opt_in;
+    else
+        fm_detect_options_init(&opt);
+    int threads = ctx ? (int)fm_ctx_get(ctx, FM_PARAM_THREADS) : 1;
+    if (opt.detector == FM_DETECTOR_MMOD) {
+        if (!engine->mmod)
+            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the MMOD detector (mmod_human_face_detector.dat) is not loaded");
+        if (opt.upsample < 0 || opt.upsample > 1)
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "upsample must be 0 or 1");
+        const uint8_t *rgb;
+        int w, h, stride;
+        fm_image *tmp;
+        fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
+        if (st != FM_OK)
+            return st;
+        fm_mmod_det *d = NULL;
+        size_t n = 0;
+        st = fm_mmod_detect(engine->mmod, ctx, rgb, w, h, stride, opt.min_score, opt.upsample, &d, &n, threads);
+        fm_image_destroy(tmp);
+        if (st != FM_OK)
+            return st;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (d[i].r - d[i].l + 1 < opt.min_size)
+                continue;
+            if (k < cap) {
+                faces[k].left = (float)d[i].l;
+                faces[k].top = (float)d[i].t;
+                faces[k].right = (float)d[i].r;
+                faces[k].bottom = (float)d[i].b;
+                faces[k].score = (float)d[i].score;
+            }
+            k++;
+        }
+        free(d);
+        if (faces && k)
+            qsort(faces, k < cap ? k : cap, sizeof *faces, cmp_box);
+        *count = k;
+        return FM_OK;
+    }
+    if (opt.detector == FM_DETECTOR_FAST) {
+        if (!engine->fast)
+            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the fast detector (fr_detect.onnx) is not loaded");
+        return fm_fail(ctx, FM_ERR_UNSUPPORTED, "the fast detector is not wired in yet");
+    }
+    return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown detector %d", (int)opt.detector);
+}
+
+/* ---- landmarks ---------------------------------------------------------------------------------------------- */
+
+static int box_ok(const fm_face_box *b)
+{
+    return b && isfinite(b->left) && isfinite(b->top) && isfinite(b->right) && isfinite(b->bottom) &&
+           b->right >= b->left && b->bottom >= b->top && fabsf(b->left) < 1e7f && fabsf(b->top) < 1e7f &&
+           fabsf(b->right) < 1e7f && fabsf(b->bottom) < 1e7f;
+}
+
+fm_status fm_landmarks(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, const fm_face_box *box,
+                       int npoints, fm_point *pts)
+{
+    if (!engine || !img || !pts)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_landmarks: NULL argument");
+    if (!box_ok(box))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_landmarks: invalid box");
+    const fm_shape_predictor *sp;
+    if (npoints == 5)
+        sp = engine->sp5;
+    else if (npoints == 68)
+        sp = engine->sp68;
+    else
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_landmarks: npoints must be 5 or 68, not %d", npoints);
+    if (!sp)
+        return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the %d-point shape predictor is not loaded", npoints);
+    fm_image *tmp = NULL;
+    const fm_image *v = img;
+    if (img->rotation != 0 || !fmi_is_packed(img->fmt)) {
+        fm_status st = fm_image_convert(ctx, img, FM_PIX_RGB24, &tmp);
+        if (st != FM_OK)
+            return st;
+        v = tmp;
+    }
+    fm_sp_image si = {v->planes[0], v->width, v->height, v->strides[0], fm_pixfmt_bpp(v->fmt)};
+    float xy[2 * 68];
+    long l = (long)floor(box->left + 0.5), t = (long)floor(box->top + 0.5), r = (long)floor(box->right + 0.5),
+         b = (long)floor(box->bottom + 0.5);
+    int rc = fm_sp_predict(sp, &si, l, t, r, b, xy);
+    fm_image_destroy(tmp);
+    if (rc)
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    for (int i = 0; i < npoints; i++) {
+        pts[i].x = xy[2 * i];
+        pts[i].y = xy[2 * i + 1];
+    }
+    return FM_OK;
+}
+
+/* ---- alignment ---------------------------------------------------------------------------------------------- */
+
+fm_status fm_face_chip(fm_ctx *ctx, const fm_image *img, const fm_point *pts, int npoints, int size, double padding,
+                       fm_image **out)
+{
+    if (!out)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_chip: out is NULL");
+    *out = NULL;
+    if (!img || !pts)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_chip: NULL argument");
+    if (npoints != 5 && npoints != 68)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_chip: npoints must be 5 or 68");
+    if (size < 2 || size > 4096 || !(padding >= 0 && padding <= 10))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_chip: size must be 2..4096 and padding 0..10");
+    float xy[2 * 68];
+    for (int i = 0; i < npoints; i++) {
+        if (!isfinite(pts[i].x) || !isfinite(pts[i].y) || fabsf(pts[i].x) > 1e7f || fabsf(pts[i].y) > 1e7f)
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_chip: point %d is not a finite coordinate", i);
+        xy[2 * i] = pts[i].x;
+        xy[2 * i + 1] = pts[i].y;
+    }
+    fm_chip_details d;
+    if (fm_chip_details_from_points(xy, npoints, size, padding, &d))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_chip: bad landmarks");
+    const uint8_t *rgb;
+    int w, h, stride;
+    fm_image *tmp;
+    fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
+    if (st != FM_OK)
+        return st;
+    fm_image *chip;
+    st = fmi_alloc(ctx, FM_PIX_RGB24, size, size, 0, &chip);
+    if (st == FM_OK) {
+        /* fmi_alloc gives packed rows of width*3 bytes */
+        if (chip->strides[0] != size * 3 || fm_chip_extract_rgb(rgb, w, h, stride, &d, chip->owned)) {
+            fm_image_destroy(chip);
+            st = fm_fail(ctx, FM_ERR_NO_MEMORY, "fm_face_chip: out of memory");
+        } else {
+            *out = chip;
+        }
+    }
+    fm_image_destroy(tmp);
+    return st;
+}
+
+static const double arcface112[5][2] = {{38.2946, 51.6963}, {73.5318, 51.5014}, {56.0252, 71.7366},
+                                        {41.5493, 92.3655}, {70.7299, 92.2041}};
+
+fm_status fm_face_align112(fm_ctx *ctx, const fm_image *img, const fm_point five[5], fm_image **out)
+{
+    if (!out)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_align112: out is NULL");
+    *out = NULL;
+    if (!img || !five)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_align112: NULL argument");
+    double from[10], to[10];
+    for (int i = 0; i < 5; i++) {
+        if (!isfinite(five[i].x) || !isfinite(five[i].y))
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_align112: point %d is not finite", i);
+        /* map template (destination) -> image (source) */
+        from[2 * i] = arcface112[i][0];
+        from[2 * i + 1] = arcface112[i][1];
+        to[2 * i] = five[i].x;
+        to[2 * i + 1] = five[i].y;
+    }
+    double m[6];
+    fm_similarity_transform(from, to, 5, m);
+    const uint8_t *rgb;
+    int w, h, stride;
+    fm_image *tmp;
+    fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
+    if (st != FM_OK)
+        return st;
+    fm_image *chip;
+    st = fmi_alloc(ctx, FM_PIX_RGB24, 112, 112, 0, &chip);
+    if (st == FM_OK) {
+        fm_warp_bilinear(rgb, w, h, stride, 3, m, chip->owned, 112, 112);
+        *out = chip;
+    }
+    fm_image_destroy(tmp);
+    return st;
+}
+
+void fm_landmarks68_to_five(const fm_point p[68], fm_point five[5])
+{
+    if (!p || !five)
+        return;
+    for (int e = 0; e < 2; e++) {
+        float sx = 0, sy = 0;
+        for (int i = 36 + 6 * e; i < 42 + 6 * e; i++) {
+            sx += p[i].x;
+            sy += p[i].y;
+        }
+        five[e].x = sx / 6;
+        five[e].y = sy / 6;
+    }
+    five[2] = p[30];
+    five[3] = p[48];
+    five[4] = p[54];
+}
+
+/* ---- embedding ---------------------------------------------------------------------------------------------- */
+
+int fm_embedder_dim(fm_embedder e)
+{
+    return e == FM_EMBED_DLIB ? 128 : e == FM_EMBED_FR512 ? 512 : 0;
+}
+
+fm_status fm_embed_chip(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedder, const fm_image *chip,
+                        float *desc, size_t cap)
+{
+    if (!engine || !chip || !desc)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_embed_chip: NULL argument");
+    int dim = fm_embedder_dim(embedder);
+    if (!dim)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown embedder %d", (int)embedder);
+    if (cap < (size_t)dim)
+        return fm_fail(ctx, FM_ERR_BUFFER_TOO_SMALL, "descriptor buffer holds %zu floats, %d needed", cap, dim);
+    int threads = ctx ? (int)fm_ctx_get(ctx, FM_PARAM_THREADS) : 1;
+    if (embedder == FM_EMBED_DLIB) {
+        if (!engine->resnet)
+            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the dlib ResNet model is not loaded");
+        if (fm_image_width(chip) != 150 || fm_image_height(chip) != 150)
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "the dlib embedder needs a 150x150 chip, got %dx%d",
+                           fm_image_width(chip), fm_image_height(chip));
+        const uint8_t *rgb;
+        int w, h, stride;
+        fm_image *tmp;
+        fm_status st = fm_face_rgb_view(ctx, chip, &rgb, &w, &h, &stride, &tmp);
+        if (st != FM_OK)
+            return st;
+        st = fm_resnet_embed(engine->resnet, ctx, rgb, stride, desc, threads);
+        fm_image_destroy(tmp);
+        return st;
+    }
+    if (!engine->fr512)
+        return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the fr_feature model is not loaded");
+    return fm_fail(ctx, FM_ERR_UNSUPPORTED, "the 512-d embedder is not wired in yet");
+}
+
+fm_status fm_embed_face(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedder, const fm_image *img,
+                        const fm_face_box *box, float *desc, size_t cap)
+{
+    fm_status st;
+    fm_image *chip = NULL;
+    if (embedder == FM_EMBED_DLIB) {
+        fm_point p[5];
+        st = fm_landmarks(ctx, engine, img, box, 5, p);
+        if (st != FM_OK)
+            return st;
+        st = fm_face_chip(ctx, img, p, 5, 150, 0.25, &chip);
+    } else if (embedder == FM_EMBED_FR512) {
+        fm_point p[68], five[5];
+        st = fm_landmarks(ctx, engine, img, box, 68, p);
+        if (st != FM_OK)
+            return st;
+        fm_landmarks68_to_five(p, five);
+        st = fm_face_align112(ctx, img, five, &chip);
+    } else {
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown embedder %d", (int)embedder);
+    }
+    if (st != FM_OK)
+        return st;
+    st = fm_embed_chip(ctx, engine, embedder, chip, desc, cap);
+    /* the chip is a face image: wipe it */
+    fm_wipe(chip->owned, chip->owned_size);
+    fm_image_destroy(chip);
+    return st;
+}
+
+/* ---- comparison --------------------------------------------------------------------------------------------- */
+
+double fm_default_threshold(fm_embedder e)
+{
+    if (e == FM_EMBED_DLIB)
+        return 0.6;
+    if (e == FM_EMBED_FR512)
+        return 0.6; /* 1 - cosine; see README "face" for measured operating points */
+    return -1;
+}
+
+fm_status fm_compare(fm_ctx *ctx, fm_embedder embedder, const float *a, const float *b, size_t dim, double threshold,
+                     fm_compare_result *res)
+{
+    if (!a || !b || !res)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_compare: NULL argument");
+    int want = fm_embedder_dim(embedder);
+    if (!want)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown embedder %d", (int)embedder);
+    if (dim != (size_t)want)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "descriptor length %zu, expected %d", dim, want);
+    if (threshold <= 0 || !isfinite(threshold))
+        threshold = fm_default_threshold(embedder);
+    double d = 0;
+    if (embedder == FM_EMBED_DLIB) {
+        for (size_t i = 0; i < dim; i++) {
+            if (!isfinite(a[i]) || !isfinite(b[i]))
+                return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "descriptor value %zu is not finite", i);
+            double t = (double)a[i] - (double)b[i];
+            d += t * t;
+        }
+        d = sqrt(d);
+    } else {
+        double ab = 0, aa = 0, bb = 0;
+        for (size_t i = 0; i < dim; i++) {
+            if (!isfinite(a[i]) || !isfinite(b[i]))
+                return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "descriptor value %zu is not finite", i);
+            ab += (double)a[i] * b[i];
+            aa += (double)a[i] * a[i];
+            bb += (double)b[i] * b[i];
+        }
+        if (aa == 0 || bb == 0)
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "zero descriptor");
+        d = 1 - ab / sqrt(aa * bb);
+    }
+    res->distance = d;
+    res->threshold = threshold;
+    res->match = d < threshold;
+    /* logistic in distance, 0.5 at the threshold; slope chosen so that +-0.1 around the threshold spans ~0.1..0.9 */
+    res->similarity = 1.0 / (1.0 + exp((d - threshold) * 22.0));
+    return FM_OK;
+}
