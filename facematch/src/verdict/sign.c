@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -494,6 +496,7 @@ fm_status fm_verdict_sign_json(fm_ctx *ctx, const fm_verdict_key *key, const cha
     fm_verdict_input in;
     fm_verdict_input_init(&in);
     fm_status s = FM_OK;
+    uint8_t *der = NULL; /* PEM card certificate converted to DER */
     char bad[80] = "";
     const fmj_node *root = fmj_root(&d);
 #define FAIL(...)                                                                                                    \
@@ -622,10 +625,27 @@ fm_status fm_verdict_sign_json(fm_ctx *ctx, const fm_verdict_key *key, const cha
         }
     }
 #undef FAIL
+    if (card_cert_der && card_cert_len > 10 && memcmp(card_cert_der, "-----BEGIN", 10) == 0 &&
+        card_cert_len < 65536) {
+        /* PEM certificate: convert to DER */
+        BIO *bio = BIO_new_mem_buf(card_cert_der, (int)card_cert_len);
+        X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        int dl = x ? i2d_X509(x, &der) : -1;
+        X509_free(x);
+        ERR_clear_error();
+        if (dl <= 0) {
+            s = fm_fail(ctx, FM_ERR_FORMAT, "card certificate: PEM without a readable certificate");
+            goto out;
+        }
+        card_cert_der = der;
+        card_cert_len = (size_t)dl;
+    }
     in.card_cert_der = card_cert_der;
     in.card_cert_len = card_cert_len;
     s = fm_verdict_sign(ctx, key, &in, card_sign, card_user, token, cap, token_len);
 out:
+    OPENSSL_free(der);
     fmj_free(&d);
     return s;
 }

@@ -394,7 +394,11 @@ fm_status fm_verdict_verify(fm_ctx *ctx, const fm_verdict_verifier *v, const cha
         goto out;
     }
     pl[pn] = '\0';
-    if (payload_out && payload_cap > pn && memchr(pl, 0, pn) == NULL) {
+    /* the payload is parsed (strictly, with limits) before the signature is checked only so that callers can be
+     * shown what a rejected token claimed; nothing in it is acted upon before the checks below pass */
+    int payload_ok = fmj_parse((const char *)pl, pn, FMJ_MAX_DEPTH, FMJ_MAX_NODES, &pd, err, sizeof err) == 0 &&
+                     fmj_root(&pd)->type == FMJ_OBJ;
+    if (payload_ok && payload_out && payload_cap > pn) {
         memcpy(payload_out, pl, pn + 1);
         if (payload_len)
             *payload_len = pn;
@@ -453,8 +457,7 @@ fm_status fm_verdict_verify(fm_ctx *ctx, const fm_verdict_verifier *v, const cha
     copy_str(res->kid, sizeof res->kid, kid);
 
     /* ---- payload ---- */
-    if (fmj_parse((const char *)pl, pn, FMJ_MAX_DEPTH, FMJ_MAX_NODES, &pd, err, sizeof err) ||
-        fmj_root(&pd)->type != FMJ_OBJ) {
+    if (!payload_ok) {
         st = reject(res, FM_VCHECK_MALFORMED, "payload is not a JSON object: %s", err);
         goto out;
     }
