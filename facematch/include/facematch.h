@@ -382,7 +382,8 @@ typedef struct fm_face_box {
 
 typedef struct fm_detect_options {
     fm_detector detector;   /* default FM_DETECTOR_FAST */
-    float min_score;        /* drop faces scoring below; default: 0.7 (fast), 0.0 (MMOD) */
+    float min_score;        /* drop faces scoring at or below; NAN (the default) = the detector's own default:
+                               0.7 (fast), 0.0 (MMOD: dlib's adjust_threshold, may be negative) */
     float nms_iou;          /* non-maximum suppression overlap; default 0.3 (fast); MMOD uses its trained rules */
     int min_size;           /* ignore faces whose width is smaller, pixels; default 0 */
     int upsample;           /* MMOD only: 1 = double the image first (finds ~40 px faces); default 0 */

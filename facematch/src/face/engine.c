@@ -172,7 +172,7 @@ void fm_detect_options_init(fm_detect_options *opt)
         return;
     memset(opt, 0, sizeof *opt);
     opt->detector = FM_DETECTOR_FAST;
-    opt->min_score = 0.7f;
+    opt->min_score = NAN; /* detector default */
     opt->nms_iou = 0.3f;
 }
 
@@ -194,6 +194,10 @@ fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, c
     else
         fm_detect_options_init(&opt);
     int threads = ctx ? (int)fm_ctx_get(ctx, FM_PARAM_THREADS) : 1;
+    if (isnan(opt.min_score))
+        opt.min_score = opt.detector == FM_DETECTOR_MMOD ? 0.0f : 0.7f;
+    if (!isfinite(opt.min_score) || !(opt.nms_iou >= 0 && opt.nms_iou <= 1) || opt.min_size < 0)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_detect: invalid options");
     if (opt.detector == FM_DETECTOR_MMOD) {
         if (!engine->mmod)
             return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the MMOD detector (mmod_human_face_detector.dat) is not loaded");
