@@ -74,6 +74,7 @@ SIGNATURES = {
     "fm_image_pixfmt": (ctypes.c_int, [_img]),
     "fm_image_rotation": (ctypes.c_int, [_img]),
     "fm_image_plane": (ctypes.c_void_p, [_img, ctypes.c_int, c_int_p]),
+    "fm_image_pixels": (ctypes.c_void_p, [_img, ctypes.c_int, c_int_p]),
     "fm_image_convert": (_st, [_ctx, _img, ctypes.c_int, ctypes.POINTER(_img)]),
     "fm_image_copy_to": (_st, [_ctx, _img, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]),
     "fm_image_resize": (_st, [_ctx, _img, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(_img)]),

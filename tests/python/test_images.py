@@ -178,10 +178,17 @@ def test_format_and_pixfmt_names(fm):
     (b"\xff", "UNKNOWN"),
     (b"\xff\xd8", "UNKNOWN"),
     (b"P", "UNKNOWN"),
-    (b"P7\n", "UNKNOWN"),
+    (b"P7\n", "PNM"),           # PAM and bitmaps are recognised as Netpbm, then refused as unsupported
 ])
 def test_detect_format_from_bytes(fm, data, fmt):
     assert fm.detect_format(data) == fm.Format[fmt]
+
+
+def test_netpbm_bitmaps_and_pam_are_unsupported(fm):
+    for data in (b"P4\n8 1\n\xaa", b"P1\n2 1\n0 1\n", b"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 1\nMAXVAL 255\nENDHDR\n\0"):
+        with pytest.raises(fm.UnsupportedError) as ei:
+            fm.decode(data)
+        assert ei.value.message
 
 
 def test_format_comes_from_bytes_not_name(fm, cv2, tmp_path):
@@ -197,8 +204,12 @@ def test_format_comes_from_bytes_not_name(fm, cv2, tmp_path):
 @pytest.mark.parametrize("kind", ["rgb", "gray", "progressive", "q30", "444"])
 def test_jpeg_matches_opencv(fm, cv2, kind):
     a = synth(61, 83, 1 if kind == "gray" else 3, seed=3)
-    params = {"progressive": [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], "q30": [cv2.IMWRITE_JPEG_QUALITY, 30],
-              "444": [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]}.get(kind, [])
+    if kind == "444" and not hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):
+        pytest.skip("this OpenCV cannot write 4:4:4 JPEGs")
+    params = {"progressive": lambda: [cv2.IMWRITE_JPEG_PROGRESSIVE, 1],
+              "q30": lambda: [cv2.IMWRITE_JPEG_QUALITY, 30],
+              "444": lambda: [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444],
+              }.get(kind, lambda: [])()
     data = cv_encode(cv2, ".jpg", a, params)
     got, info, pf = fm_pixels(fm, data)
     ref = bgr2rgb(cv_decode(cv2, data))
@@ -220,8 +231,8 @@ def test_jpeg_want_formats(fm, cv2):
     bgra, _, _ = fm_pixels(fm, data, fm.PixFmt.BGRA)
     assert np.array_equal(bgra[:, :, :3], rgb[:, :, ::-1]) and (bgra[:, :, 3] == 255).all()
     grey, _, _ = fm_pixels(fm, data, fm.PixFmt.GRAY8)
-    ref = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    assert diff(grey, ref)[0] <= 2
+    # a JPEG decoded to grey is its luma channel, as libjpeg's own greyscale output (OpenCV IMREAD_GRAYSCALE)
+    assert diff(grey, cv_decode(cv2, data, cv2.IMREAD_GRAYSCALE))[0] <= 1
     with pytest.raises(fm.InvalidArgumentError):
         fm.decode(data, fm.PixFmt.NV21)
 
@@ -370,14 +381,21 @@ def test_shared_images_match_opencv(fm, cv2, shared_data):
     paths = real_images(shared_data)
     assert len(paths) > 100
     worst = (0, "")
+    other = []
     for path in paths:
         data = open(path, "rb").read()
+        if fm.detect_format(data) == fm.Format.UNKNOWN:
+            other.append(path)          # e.g. WebP saved as .jpg: not a format facematch claims
+            with pytest.raises(fm.FormatError):
+                fm.decode(data)
+            continue
         ref = cv_decode(cv2, data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         img, info = fm.decode(data, fm.PixFmt.RGB24)
         mx, mean = diff(img.to_numpy(), bgr2rgb(ref))
         assert mean < 0.2, (path, mx, mean)
         worst = max(worst, (mx, path))
     assert worst[0] <= 2, worst
+    assert len(other) < len(paths) // 20, other
 
 
 def test_real_photos_through_jpeg2000(fm, cv2, shared_data, tmp_path):
@@ -517,10 +535,15 @@ def test_hostile_dimensions(fm, cv2, tmp_path, bad_errors):
                 call(data)
             assert ei.value.message
     zero = [png_header_only(0, 5), b"P5\n0 5\n255\n", b"P5\n5 5\n0\n" + b"\0" * 25, b"P5\n2 2\n70000\n" + b"\0" * 8,
-            b"P5\n-2 2\n255\n\0\0\0\0", patch_jpeg_size(jpg, 0, 16)]
+            b"P5\n-2 2\n255\n\0\0\0\0"]
     for data in zero:
         with pytest.raises(bad_errors):
             fm.decode(data)
+    # height 0 in a JPEG SOF means "defined later by a DNL marker"; libjpeg reports width 0 the same way:
+    # refusing them as unsupported is fine too
+    for w, h in ((16, 0), (0, 16)):
+        with pytest.raises(bad_errors + (fm.UnsupportedError,)):
+            fm.decode(patch_jpeg_size(jpg, w, h))
 
 
 def test_bad_png_crc(fm, cv2, bad_errors):
@@ -712,8 +735,30 @@ def test_crop(fm):
     assert np.array_equal(rot.crop(2, 4, 6, 9).to_numpy(), np.rot90(a, -1)[4:13, 2:8])
 
 
+def warp_reference(a, m, w, h):
+    """Affine warp in float64 (numpy) with dlib's interpolate_bilinear rule, which facematch follows so that face
+    chips match dlib's: dst(x, y) samples src at (xs, ys) = m @ (x, y, 1); the 2x2 neighbours floor()..floor()+1
+    must all be inside the source, else the pixel is 0; the interpolated value is truncated to an integer."""
+    src = a.astype(np.float64)
+    if src.ndim == 2:
+        src = src[:, :, None]
+    sh, sw = src.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    xs = m[0][0] * xx + m[0][1] * yy + m[0][2]
+    ys = m[1][0] * xx + m[1][1] * yy + m[1][2]
+    x0, y0 = np.floor(xs), np.floor(ys)
+    inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < sw) & (y0 + 1 < sh)
+    fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
+    xi = np.where(inside, x0, 0).astype(int)
+    yi = np.where(inside, y0, 0).astype(int)
+    out = (src[yi, xi] * (1 - fx) * (1 - fy) + src[yi, xi + 1] * fx * (1 - fy)
+           + src[yi + 1, xi] * (1 - fx) * fy + src[yi + 1, xi + 1] * fx * fy)
+    out = np.where(inside[..., None], np.trunc(out + 1e-9), 0).astype(np.uint8)
+    return out[:, :, 0] if a.ndim == 2 else out
+
+
 @pytest.mark.parametrize("c", [1, 3])
-def test_warp_affine_matches_opencv(fm, cv2, c):
+def test_warp_affine_matches_reference(fm, cv2, c):
     a = synth(40, 50, c, seed=73)
     th = 0.3
     m = np.array([[np.cos(th) * 1.2, -np.sin(th) * 1.2, 12.5], [np.sin(th) * 1.2, np.cos(th) * 1.2, -3.25]])
@@ -727,16 +772,22 @@ def test_warp_affine_matches_opencv(fm, cv2, c):
     inside = (xs >= 1) & (ys >= 1) & (xs <= 48) & (ys <= 38)
     outside = (xs < -1) | (ys < -1) | (xs > 50) | (ys > 40)
     assert inside.sum() > 300 and outside.sum() > 20
-    mx, _ = diff(out[inside], ref[inside])
-    assert mx <= 1, mx
+    assert diff(out, warp_reference(a, m, 36, 28))[0] <= 1
+    # OpenCV quantises source coordinates to 1/32 pixel, so it is only a loose second opinion here
+    mx, mean = diff(out[inside], ref[inside])
+    assert mx <= 6 and mean < 0.6, (mx, mean)
     assert not out[outside].any()
 
 
 def test_warp_identity_and_bad_args(fm):
     a = synth(9, 11, 3, seed=79)
     img = fm.from_numpy(a)
-    assert np.array_equal(img.warp_affine([1, 0, 0, 0, 1, 0], 11, 9).to_numpy(), a)
+    ident = img.warp_affine([1, 0, 0, 0, 1, 0], 11, 9).to_numpy()
+    assert np.array_equal(ident, warp_reference(a, [[1, 0, 0], [0, 1, 0]], 11, 9))
+    assert np.array_equal(ident[:-1, :-1], a[:-1, :-1])       # dlib's rule: the last row/column have no 2x2
     assert np.array_equal(img.warp_affine([1, 0, 2, 0, 1, 3], 5, 4).to_numpy(), a[3:7, 2:7])
+    half = img.warp_affine([1, 0, 0.5, 0, 1, 0.5], 10, 8).to_numpy()
+    assert np.array_equal(half, warp_reference(a, [[1, 0, 0.5], [0, 1, 0.5]], 10, 8))
     with pytest.raises(fm.InvalidArgumentError):
         img.warp_affine([1, 0, 0, 0, 1, 0], 0, 5)
     with pytest.raises(fm.InvalidArgumentError):
@@ -772,7 +823,10 @@ def test_encode_lossy(fm, cv2, tmp_path):
     assert len(jp2) < a.size / 10
     ref = opj_decompress(tmp_path, jp2, ".jp2", cv2)
     got, _, _ = fm_pixels(fm, jp2)
-    assert diff(got, ref)[0] <= 1 and psnr(got, a) > 20
+    assert diff(got, ref)[0] <= 1
+    # about as good as OpenJPEG's own encoder at the same 20:1 ratio
+    theirs, _, _ = fm_pixels(fm, opj_compress(tmp_path, a, ".jp2", "-r", "20"))
+    assert psnr(got, a) > psnr(theirs, a) - 1.5, (psnr(got, a), psnr(theirs, a))
     for q in (0, 101):
         with pytest.raises(fm.InvalidArgumentError):
             img.encode(fm.Format.JPEG, q)
