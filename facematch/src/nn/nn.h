@@ -13,10 +13,14 @@
  * has an *_scratch() function giving the float count, and takes the scratch pointer as an argument.
  *
  * Threads: kernels take `threads` (>= 1, normally fm_ctx's FM_PARAM_THREADS). With threads > 1 the work is split
- * over short-lived pthreads created for the call (output channels / rows); no global state is touched. The BLAS is
- * expected to be single-threaded (Debian libopenblas0-serial, selected by CMakeLists.txt); with a threaded OpenBLAS
- * results are the same, only CPU use differs. Results do not depend on `threads` beyond float rounding (in practice
- * each output value is computed by the same sequence of operations whatever the split).
+ * over short-lived pthreads created for the call (output channels / rows); no global state is touched (we never call
+ * openblas_set_num_threads). The BLAS is the system's libopenblas.so.0: with Debian's single-threaded variant
+ * (libopenblas0-serial selected by update-alternatives) FM_PARAM_THREADS is the only knob; with the default threaded
+ * variant OpenBLAS may add its own threads inside large sgemm calls (process-wide, OPENBLAS_NUM_THREADS / CPU
+ * affinity). Linking the serial variant directly is NOT safe: its libopenblas.so.0 shares the SONAME of the threaded
+ * one that OpenCV/dlib/numpy pull in through libblas.so.3, and mixing them aborts with undefined internal symbols.
+ * Results do not depend on `threads` beyond float rounding (each output value is computed by the same sequence of
+ * operations whatever the split; tests/unit/test_nn.c checks 1, 2 and 3 threads).
  *
  * Thread safety: layer objects (nn_conv, ...) are immutable after init and may be shared by threads; tensors,
  * scratch and arenas belong to the calling thread.
