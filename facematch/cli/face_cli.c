@@ -1,0 +1,113 @@
+/* Shared helpers of the face commands. */
+#include "face_cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli_opts *o)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "--detector") == 0 && *i + 1 < argc) {
+        const char *v = argv[++*i];
+        if (strcmp(v, "fast") == 0)
+            o->detector = FM_DETECTOR_FAST;
+        else if (strcmp(v, "mmod") == 0)
+            o->detector = FM_DETECTOR_MMOD;
+        else {
+            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--detector must be fast or mmod");
+            return -1;
+        }
+        o->detector_set = 1;
+        return 1;
+    }
+    if (strcmp(a, "--threshold") == 0 && *i + 1 < argc) {
+        char *end;
+        o->threshold = strtod(argv[++*i], &end);
+        if (*end || !(o->threshold > 0) || !isfinite(o->threshold)) {
+            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--threshold must be a positive number");
+            return -1;
+        }
+        return 1;
+    }
+    if (strcmp(a, "--no-verify") == 0) {
+        o->verify = 0;
+        return 1;
+    }
+    return 0;
+}
+
+fm_status face_cli_engine(fm_ctx *ctx, const face_cli_opts *o, int need_detector, fm_engine **out)
+{
+    fm_engine_config cfg;
+    fm_engine_config_init(&cfg);
+    cfg.models_dir = o->models_dir;
+    cfg.verify_sha256 = o->verify;
+    cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5);
+    if (need_detector) {
+        if (!o->detector_set || o->detector == FM_DETECTOR_MMOD)
+            cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD);
+        if (!o->detector_set || o->detector == FM_DETECTOR_FAST)
+            cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT);
+        /* the detector not asked for by name may be absent */
+        cfg.optional_missing = !o->detector_set;
+    }
+    fm_status st = fm_engine_create(ctx, &cfg, out);
+    if (st == FM_OK && need_detector && !fm_engine_has_model(*out, FM_MODEL_DLIB_MMOD) &&
+        !fm_engine_has_model(*out, FM_MODEL_FP_DETECT)) {
+        fm_engine_destroy(*out);
+        *out = NULL;
+        return FM_ERR_MODEL_MISSING;
+    }
+    return st;
+}
+
+fm_detector face_cli_detector(const fm_engine *e, const face_cli_opts *o)
+{
+    if (o->detector_set)
+        return o->detector;
+    return fm_engine_has_model(e, FM_MODEL_FP_DETECT) ? FM_DETECTOR_FAST : FM_DETECTOR_MMOD;
+}
+
+fm_status face_cli_detect(fm_ctx *ctx, const fm_engine *e, const face_cli_opts *o, const fm_image *img,
+                          fm_face_box **faces, size_t *n)
+{
+    *faces = NULL;
+    *n = 0;
+    fm_detect_options opt;
+    fm_detect_options_init(&opt);
+    opt.detector = face_cli_detector(e, o);
+    size_t cap = 16;
+    for (;;) {
+        fm_face_box *f = (fm_face_box *)malloc(cap * sizeof *f);
+        if (!f)
+            return FM_ERR_NO_MEMORY;
+        size_t got;
+        fm_status st = fm_detect(ctx, e, img, &opt, f, cap, &got);
+        if (st != FM_OK) {
+            free(f);
+            return st;
+        }
+        if (got <= cap) {
+            *faces = f;
+            *n = got;
+            return FM_OK;
+        }
+        free(f);
+        cap = got;
+    }
+}
+
+int face_cli_largest(const fm_face_box *f, size_t n)
+{
+    int best = -1;
+    double ba = -1;
+    for (size_t i = 0; i < n; i++) {
+        double a = (double)(f[i].right - f[i].left + 1) * (double)(f[i].bottom - f[i].top + 1);
+        if (a > ba) {
+            ba = a;
+            best = (int)i;
+        }
+    }
+    return best;
+}

@@ -1,0 +1,27 @@
+/* Shared helpers of the face commands (embed, compare, eval, embed-bench). */
+#ifndef FM_FACE_CLI_H
+#define FM_FACE_CLI_H
+
+#include "cli.h"
+
+typedef struct face_cli_opts {
+    const char *models_dir;
+    fm_detector detector;   /* -1 = fast if loaded, else MMOD */
+    int detector_set;
+    double threshold;       /* <= 0: default */
+    int verify;             /* SHA-256 check of model files */
+} face_cli_opts;
+
+/* Parses --detector fast|mmod, --threshold T, --no-verify at argv[*i]; returns 1 if consumed, 0 if not, -1 on a
+ * bad value (message printed). */
+int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli_opts *o);
+/* Engine with the dlib ResNet, 5-point predictor, MMOD and (when loadable) the fast detector. */
+fm_status face_cli_engine(fm_ctx *ctx, const face_cli_opts *o, int need_detector, fm_engine **out);
+fm_detector face_cli_detector(const fm_engine *e, const face_cli_opts *o);
+/* Detects every face; *faces malloc'd (free()), *n = count (sorted by score). */
+fm_status face_cli_detect(fm_ctx *ctx, const fm_engine *e, const face_cli_opts *o, const fm_image *img,
+                          fm_face_box **faces, size_t *n);
+/* Index of the largest box, -1 if n == 0. */
+int face_cli_largest(const fm_face_box *f, size_t n);
+
+#endif
