@@ -628,6 +628,9 @@ FM_API fm_status fm_card_check_presence(fm_card *card, const fm_card_visual *v);
 FM_API fm_status fm_card_jpki_auth_cert(fm_card *card, uint8_t *buf, size_t cap, size_t *len);
 /** VERIFY the 4-digit authentication PIN (PIN safety rules above). tries_left (may be NULL): after the call. */
 FM_API fm_status fm_card_jpki_verify_auth_pin(fm_card *card, const char *pin, unsigned flags, int *tries_left);
+/** VERIFY the signing PIN (EF 001B: 6-16 of A-Z 0-9, at least one letter and one digit; 5 tries) with the same
+ *  safety rules (the kiosk step of a user-authentication-PIN reset). tries_left as above. */
+FM_API fm_status fm_card_jpki_verify_sign_pin(fm_card *card, const char *pin, unsigned flags, int *tries_left);
 /**
  * Signs a SHA-256 digest with the authentication key (key 0017): the card gets DigestInfo(SHA-256, digest) and
  * PKCS#1 v1.5-pads it. The auth PIN must have been verified in this session (else FM_ERR_CARD_STATUS, 6982).
@@ -654,10 +657,6 @@ FM_API int fm_pcsc_transmit(void *pcsc, const uint8_t *apdu, size_t apdu_len, ui
                             size_t *resp_len);
 /** Message of the last failing transmit on this handle ("" if none). Borrowed. */
 FM_API const char *fm_pcsc_errmsg(const fm_pcsc *pcsc);
-
-/* ============================================================================================================ */
-/* [issue 5] Live session: frames in, liveness and a decision out                                               */
-/* ============================================================================================================ */
 
 /* ============================================================================================================ */
 /* [issue 6] Signed verdicts                                                                                     */
@@ -939,6 +938,243 @@ typedef struct fm_verdict_result {
 FM_API fm_status fm_verdict_verify(fm_ctx *ctx, const fm_verdict_verifier *v, const char *token, size_t token_len,
                                    const char *nonce_hex, const char *aud, int64_t now, fm_verdict_result *res,
                                    char *payload, size_t payload_cap, size_t *payload_len);
+
+/* ============================================================================================================ */
+/* [issue 5] Live session: frames in, liveness and a decision out                                               */
+/* ============================================================================================================ */
+
+/*
+ * A session watches camera frames while the holder performs a short challenge derived from the reset service's
+ * nonce, and ends with a decision (match / no_match / spoof_suspected / inconclusive), reason codes, the match
+ * score, per-check liveness evidence and frame quality: everything fm_verdict_input needs (fm_session_verdict_input).
+ *
+ * Challenge derivation (fixed, versioned; the service recomputes it, e.g. with Python's hmac module):
+ *   D = HMAC-SHA256(key = ASCII "facematch-challenge-v1" (22 bytes), message = the nonce bytes)
+ *   n_steps = 2 + (D[0] & 1)                                   (2 or 3 steps)
+ *   actions: a Fisher-Yates shuffle of [blink, turn_left, turn_right, nod] driven by D[1], D[2], ...: for
+ *            i = 3, 2, 1 take the next byte b, skipping bytes >= 256 - 256 % (i + 1) (no modulo bias), j = b % (i + 1),
+ *            swap(a[i], a[j]); the first n_steps entries are the challenge (distinct actions).
+ *   window of step k (ms) = 3000 + 250 * (D[24 + k] % 9)       (3.0 .. 5.0 s)
+ *   (the shuffle needs at most 3 accepted bytes from D[1..23]; if they ran out — probability < 1e-30 — the
+ *   remaining swaps use j = 0.)
+ * A step's window opens when it is asked (the previous step met, or the face first settled for step 0) and the step
+ * must be met before it closes. Directions are the holder's own: turn_left = the holder turns to their left, i.e.
+ * the nose moves to IMAGE-RIGHT in an unmirrored camera frame (set policy.mirrored for mirrored frames).
+ *
+ * Threads: a session belongs to the thread of its fm_ctx; the engine may be shared by many sessions.
+ */
+
+typedef enum fm_challenge_action {
+    FM_ACTION_BLINK = 1,
+    FM_ACTION_TURN_LEFT = 2,   /* the holder's own left */
+    FM_ACTION_TURN_RIGHT = 3,
+    FM_ACTION_NOD = 4          /* head down and back up */
+} fm_challenge_action;
+
+/** "blink", "turn_left", "turn_right", "nod"; NULL for unknown values. */
+FM_API const char *fm_challenge_action_name(fm_challenge_action a);
+/** Parses one of the names above (exact, lowercase); 0 if unknown. */
+FM_API fm_challenge_action fm_challenge_action_parse(const char *name);
+
+#define FM_CHALLENGE_MAX_STEPS 3
+#define FM_CHALLENGE_KEY "facematch-challenge-v1"
+
+/** A derived challenge: plain ints, so ctypes/other languages can read it directly. */
+typedef struct fm_challenge {
+    int n_steps;                             /* 2 or 3 */
+    int action[FM_CHALLENGE_MAX_STEPS];      /* fm_challenge_action */
+    int window_ms[FM_CHALLENGE_MAX_STEPS];   /* time allowed for the step once asked */
+} fm_challenge;
+
+/**
+ * Derives the challenge from the service's nonce as specified above. The nonce must be 8..64 bytes
+ * (FM_ERR_INVALID_ARGUMENT otherwise). Pure function; ctx may be NULL.
+ */
+FM_API fm_status fm_challenge_derive(fm_ctx *ctx, const uint8_t *nonce, size_t nonce_len, fm_challenge *out);
+
+/** Session policy. Start from fm_session_policy_init (safe defaults) and change only what you need. */
+typedef struct fm_session_policy {
+    /* match */
+    double match_threshold;       /* dlib 128-d L2 distance; match when the combined distance is below. Default 0.6 */
+    double match_fmr;             /* the false-match rate the threshold stands for, reported in the verdict (NaN =
+                                     not stated; default NaN: see README "session") */
+    int match_frames;             /* k: the match distance is the MEDIAN of the distances of the k best-quality
+                                     frames to the reference; default 5 */
+    int min_match_frames;         /* fewer usable frames than this: inconclusive; default 3 */
+    /* time limits (seconds) */
+    double max_duration;          /* whole session; default 40 */
+    double settle_time;           /* one steady, good face needed this long before the challenge starts; 0.5 */
+    /* which checks are required for a match (1 = required; a required check that cannot be evaluated makes the
+       session inconclusive) */
+    int require_challenge;        /* default 1 */
+    int require_passive;          /* passive anti-spoof score; default 1 */
+    int require_continuity;       /* one face, same identity, no jumps, timestamps; default 1 */
+    /* liveness */
+    double pad_threshold;         /* passive score (probability live, 0..1) below which a frame counts as a spoof;
+                                     NaN = the liveness module's calibrated default */
+    double pad_max_spoof_fraction;/* session fails passive when more than this fraction of scored frames are below
+                                     the threshold; default 0.3 */
+    double turn_degrees;          /* yaw a turn must reach; default 20 */
+    double nod_degrees;           /* pitch change a nod must reach; default 12 */
+    /* continuity */
+    double identity_threshold;    /* sampled frames farther than this (L2) from the session's first face: a
+                                     different person; default 0.6 */
+    double max_jump;              /* face-centre move between consecutive frames, in face widths per 1/30 s;
+                                     default 0.5 */
+    double min_fps, max_fps;      /* plausible median frame rate; defaults 5 and 120 */
+    double max_gap;               /* longest gap between frames (s) tolerated; default 1.0 */
+    /* quality gates for frames used for matching */
+    double min_face_px;           /* face box width; default 80 */
+    double min_sharpness;         /* variance of the Laplacian of the 112-px grey face crop; default 20 */
+    double min_brightness, max_brightness; /* mean grey of the face crop; defaults 50 and 215 */
+    double max_pose_degrees;      /* |yaw| and |pitch| below this; default 15 */
+    int mirrored;                 /* 1: frames are mirrored (selfie preview), swaps left and right; default 0 */
+    /* TESTING ONLY: a fixed challenge instead of the nonce-derived one. Recorded in the result (challenge_fixed
+       = 1 and the reason "challenge_fixed_for_testing"); a verifier must reject such verdicts in production. */
+    int test_n_steps;             /* 0 (default) = derive from the nonce */
+    int test_actions[FM_CHALLENGE_MAX_STEPS];
+} fm_session_policy;
+
+/** Fills the safe defaults listed above. */
+FM_API void fm_session_policy_init(fm_session_policy *p);
+
+typedef struct fm_session fm_session;
+
+/**
+ * Starts a session. The reference is the portrait image (from fm_card_visual_decode_portrait or a file): exactly
+ * one face is detected in it (FM_ERR_NO_FACE / FM_ERR_MULTIPLE_FACES otherwise) and its 128-d descriptor kept.
+ * The engine must hold FM_MODEL_DLIB_RESNET, FM_MODEL_DLIB_SP5, FM_MODEL_DLIB_SP68, FM_MODEL_FP_DETECT and the
+ * liveness models (see README "session"; FM_ERR_MODEL_MISSING names the missing one). nonce: 8..64 bytes.
+ * policy NULL = defaults. The engine must outlive the session; ctx receives the errors of every session call.
+ */
+FM_API fm_status fm_session_create(fm_ctx *ctx, const fm_engine *engine, const fm_image *portrait,
+                                   const uint8_t *nonce, size_t nonce_len, const fm_session_policy *policy,
+                                   fm_session **out);
+/** As fm_session_create with a precomputed reference descriptor (128 floats from fm_embed_face, FM_EMBED_DLIB). */
+FM_API fm_status fm_session_create_with_reference(fm_ctx *ctx, const fm_engine *engine, const float *reference,
+                                                  size_t dim, const uint8_t *nonce, size_t nonce_len,
+                                                  const fm_session_policy *policy, fm_session **out);
+/** Wipes the descriptors the session holds and frees it. */
+FM_API void fm_session_destroy(fm_session *s);
+
+typedef enum fm_session_state {
+    FM_SESSION_SEARCHING = 1,   /* waiting for one steady, good face */
+    FM_SESSION_CHALLENGE = 2,   /* a challenge step is being asked */
+    FM_SESSION_COLLECTING = 3,  /* challenge done; collecting frames for the match ("hold still") */
+    FM_SESSION_DONE = 4,        /* enough evidence: call fm_session_finish */
+    FM_SESSION_FAILED = 5       /* stopped early (timeout, step missed, bad timestamps): fm_session_finish says why */
+} fm_session_state;
+
+typedef enum fm_instruction {
+    FM_INSTR_NONE = 0,
+    FM_INSTR_LOOK_AT_CAMERA = 1,   /* no face */
+    FM_INSTR_ONE_FACE_ONLY = 2,
+    FM_INSTR_MOVE_CLOSER = 3,
+    FM_INSTR_MOVE_BACK = 4,
+    FM_INSTR_CENTER_FACE = 5,
+    FM_INSTR_TOO_DARK = 6,
+    FM_INSTR_TOO_BRIGHT = 7,
+    FM_INSTR_HOLD_STILL = 8,       /* blurred or moving */
+    FM_INSTR_LOOK_STRAIGHT = 9,
+    FM_INSTR_BLINK = 10,
+    FM_INSTR_TURN_LEFT = 11,
+    FM_INSTR_TURN_RIGHT = 12,
+    FM_INSTR_NOD = 13,
+    FM_INSTR_DONE = 14,
+    FM_INSTR_FAILED = 15
+} fm_instruction;
+
+/** Stable code ("blink_now", ...), English and Japanese (UTF-8) texts of an instruction; static storage. */
+FM_API const char *fm_instruction_code(fm_instruction i);
+FM_API const char *fm_instruction_text(fm_instruction i, const char *lang /* "en" or "ja" */);
+
+typedef struct fm_session_feedback {
+    fm_session_state state;
+    fm_instruction instruction;
+    const char *code;              /* fm_instruction_code(instruction) */
+    const char *text_en;           /* static storage */
+    const char *text_ja;
+    int step;                      /* index of the step being asked (-1 when none) */
+    int n_steps;
+    double t;                      /* seconds since the first frame */
+    double step_time_left;         /* seconds left for the current step (NaN when none) */
+    int faces;                     /* faces detected in this frame */
+    double quality;                /* this frame's quality 0..1 (0 without a usable face) */
+    fm_face_box box;               /* the tracked face (all 0 when none) */
+} fm_session_feedback;
+
+/**
+ * Processes one frame (any fm_image: wrapped NV21/NV12/I420/BGRA camera buffers with rotation work directly).
+ * timestamp_us: monotonic capture time in microseconds; it must strictly increase — otherwise FM_ERR_INVALID_ARGUMENT
+ * and the session is FAILED for good (reason "timestamps_not_monotonic"). Frames after DONE/FAILED are refused with
+ * FM_ERR_STATE. out (may be NULL) receives the state and the next instruction.
+ */
+FM_API fm_status fm_session_push_frame(fm_session *s, const fm_image *frame, int64_t timestamp_us,
+                                       fm_session_feedback *out);
+
+/** The challenge the session asks (derived or, for tests, fixed). */
+FM_API void fm_session_challenge(const fm_session *s, fm_challenge *out);
+
+#define FM_SESSION_MAX_REASONS 16
+#define FM_SESSION_MAX_CHECKS 12
+#define FM_SESSION_MAX_FRAMES 8
+
+typedef struct fm_session_check {
+    char name[32];       /* "challenge", "passive", "one_face", "identity", "motion", "timestamps", "frame_rate",
+                            "quality", "blink", "turn_left", ... */
+    double score;        /* the measured value (NaN = not measured); meaning per check in README "session" */
+    double threshold;
+    int evaluated;       /* 0: could not be measured */
+    int pass;
+    char detail[96];
+} fm_session_check;
+
+typedef struct fm_session_step {
+    int action;          /* fm_challenge_action */
+    double asked_at;     /* seconds since the first frame; NaN if never asked */
+    double deadline;
+    int met;
+    double met_at;       /* NaN unless met */
+    double evidence;     /* blink: closure duration (s); turns: peak yaw (deg); nod: pitch excursion (deg) */
+} fm_session_step;
+
+typedef struct fm_session_frame {
+    double t, quality, face_px, sharpness, brightness, yaw, pitch;
+    double distance;     /* to the reference */
+} fm_session_frame;
+
+typedef struct fm_session_result {
+    int decision;                            /* fm_verdict_decision (section [issue 6]) */
+    char reasons[FM_SESSION_MAX_REASONS][65];    /* [a-z0-9_.-]{1,64} */
+    int n_reasons;
+    double distance, similarity, threshold, fmr;  /* combined match (NaN when not computed) */
+    int match_frames;                        /* frames combined into distance */
+    fm_session_check checks[FM_SESSION_MAX_CHECKS];
+    int n_checks;
+    fm_session_step steps[FM_CHALLENGE_MAX_STEPS];
+    int n_steps;
+    int challenge_fixed;                     /* 1: policy test_actions were used (testing only) */
+    fm_session_frame frames[FM_SESSION_MAX_FRAMES]; /* the frames used for the match, best first */
+    int n_frames;
+    int frames_total, frames_with_face, frames_multi_face;
+    double duration;                         /* seconds between first and last frame */
+    double pad_score;                        /* median passive score over scored frames (NaN if none) */
+} fm_session_result;
+
+/** Ends the session (any state) and fills *out. May be called once; later calls give FM_ERR_STATE. */
+FM_API fm_status fm_session_finish(fm_session *s, fm_session_result *out);
+
+/**
+ * Fills a verdict input from a finished session's result plus what only the caller knows (audience, nonce hex,
+ * portrait hash and authenticity, card certificate). Calls fm_verdict_input_init first. The input's strings point
+ * into r (and the arguments): keep them alive until fm_verdict_sign returns. Models: the manifest SHA-256 of each
+ * model the session used (the engine checks files against it when created with verify_sha256).
+ */
+struct fm_verdict_input; /* [issue 6] below */
+FM_API fm_status fm_session_verdict_input(fm_ctx *ctx, const fm_session_result *r, const char *aud,
+                                          const char *nonce_hex, const uint8_t portrait_sha256[32],
+                                          int portrait_auth /* fm_portrait_auth */, const uint8_t *card_cert_der,
+                                          size_t card_cert_len, struct fm_verdict_input *in);
 
 #ifdef __cplusplus
 }

@@ -346,6 +346,39 @@ def test_cli_keys(cli, tmp_path, verdict):
     assert run(cli, "keygen", "--out", "x.pem", "--alg", "HS256", cwd=tmp_path).returncode == 2
 
 
+def test_private_key_files_interoperate(cli, tmp_path, verdict):
+    """Our PKCS#8 writer (hand-assembled so that no unwiped copies are left) is read by OpenSSL and cryptography;
+    keys written by OpenSSL (PKCS#8 and traditional EC) are read by us; a P-256 file whose public point does not
+    belong to its private scalar is refused."""
+    for alg in ("ES256", "EdDSA"):
+        assert run(cli, "keygen", "--out", f"{alg}.pem", "--alg", alg, cwd=tmp_path).returncode == 0
+        pem = (tmp_path / f"{alg}.pem").read_bytes()
+        priv = serialization.load_pem_private_key(pem, None)
+        ours = verdict.Key.load(pem)
+        assert rfc7638_thumbprint(priv.public_key()) == ours.kid and ours.is_private
+        r = subprocess.run(["openssl", "pkey", "-in", f"{alg}.pem", "-noout", "-check"], cwd=tmp_path,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
+        k = ec.generate_private_key(ec.SECP256R1())
+        ours = verdict.Key.load(k.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()))
+        assert ours.kid == rfc7638_thumbprint(k.public_key())
+    k1, k2 = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    der1 = k1.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    pub2 = k2.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    assert len(der1) == 138 and der1[73:] == k1.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    bad = der1[:73] + pub2
+    pem = b"-----BEGIN PRIVATE KEY-----\n" + base64.encodebytes(bad) + b"-----END PRIVATE KEY-----\n"
+    with pytest.raises(Exception):
+        verdict.Key.load(pem)
+    enc = k1.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.BestAvailableEncryption(b"pw"))
+    with pytest.raises(Exception):
+        verdict.Key.load(enc)
+
+
 def test_cli_check_and_failed_checks(cli, tmp_path, pki):
     (tmp_path / "ca.pem").write_bytes(pki["ca"].pem)
     for name in ("a", "b", "rogue"):
