@@ -1,5 +1,6 @@
 /* libFuzzer target for the verdict stage's parsers of untrusted bytes: the strict JSON parser, strict base64url,
  * the token verifier (structure, header, payload schema, card member) and the developer JSON input reader.
+ * key loading (PEM/DER, our PKCS#8 fast path), CA certificate loading.
  * The first input byte picks the mode; mode 3 re-signs the fuzzed payload with the fuzzer's own engine key so that
  * the checks behind the signature (schema, nonce/aud/time, card binding, chain) are reached too. */
 #include "facematch.h"
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     init_once();
     if (size < 1)
         return 0;
-    int mode = data[0] & 3;
+    int mode = data[0] & 7;
     data++, size--;
     if (size > 20000)
         return 0;
@@ -96,6 +97,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               0, NULL);
         }
         free(t);
+        break;
+    }
+    case 4:
+    case 6: {
+        fm_verdict_key *k = NULL;
+        if (fm_verdict_key_load(g_ctx, data, size, &k) == FM_OK) {
+            char kid[44];
+            fm_verdict_key_id(g_ctx, k, kid);
+        }
+        fm_verdict_key_destroy(k);
+        break;
+    }
+    case 5:
+    case 7: {
+        fm_verdict_verifier *v = NULL;
+        if (fm_verdict_verifier_create(g_ctx, g_key, &v) == FM_OK)
+            fm_verdict_verifier_add_ca(g_ctx, v, data, size);
+        fm_verdict_verifier_destroy(v);
         break;
     }
     }
