@@ -370,6 +370,16 @@ static void round_trip(fm_jws_alg alg)
     CHECK(check_tok(ctx, v, tok, tl, NONCE, AUD, T0 + 119, NULL) == FM_VCHECK_NONE);
     CHECK_STATUS(fm_verdict_verifier_set(ctx, v, FM_VSET_MAX_LIFETIME, 60), FM_OK);
     CHECK(check_tok(ctx, v, tok, tl, NONCE, AUD, T0, NULL) == FM_VCHECK_EXPIRED);
+    /* JSON escaping: an audience with quotes and backslashes round-trips and still compares exactly */
+    fm_verdict_input qin = in;
+    qin.aud = "svc \"quoted\" \\ back/slash";
+    char *tq = sign_with(ctx, k, &qin, card_a_key, 1);
+    REQUIRE(tq);
+    fm_verdict_result rq;
+    CHECK(check_tok(ctx, v, tq, strlen(tq), NONCE, qin.aud, T0, &rq) == FM_VCHECK_NONE);
+    CHECK(strcmp(rq.aud, qin.aud) == 0);
+    CHECK(check_tok(ctx, v, tq, strlen(tq), NONCE, "svc \"quoted\" \\ back", T0, NULL) == FM_VCHECK_AUD);
+    free(tq);
     /* token too small for the buffer */
     size_t need = 0;
     char small[16];
