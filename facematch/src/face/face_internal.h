@@ -6,6 +6,7 @@
 
 #include "chip.h"
 #include "mmod.h"
+#include "onnx_models.h"
 #include "resnet.h"
 #include "shape_predictor.h"
 
@@ -13,8 +14,9 @@ struct fm_engine {
     fm_resnet *resnet;
     fm_shape_predictor *sp5, *sp68;
     fm_mmod *mmod;
-    void *fast;        /* UltraFace detector (nn helper's wrapper), NULL if not loaded */
-    void *fr512;       /* fr_feature embedder, NULL if not loaded */
+    onnx_model *fast;  /* UltraFace RFB-320 (fr_detect.onnx), NULL if not loaded */
+    onnx_model *fr512; /* fr_feature.onnx, NULL if not loaded */
+    onnx_model *lm68;  /* fr_landmark.onnx, NULL if not loaded */
     uint32_t loaded;   /* FM_ENGINE_MODEL_BIT set */
 };
 
@@ -22,5 +24,8 @@ struct fm_engine {
  * *tmp (destroy it after use). */
 fm_status fm_face_rgb_view(fm_ctx *ctx, const fm_image *img, const uint8_t **rgb, int *w, int *h, int *stride,
                            fm_image **tmp);
+
+/* Maps an UltraFace box (x1, y1, x2, y2; continuous, x2/y2 exclusive) to the calibrated dlib-style box. */
+void fm_fast_box_to_dlib(float x1, float y1, float x2, float y2, fm_face_box *b);
 
 #endif
