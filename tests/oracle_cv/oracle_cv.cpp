@@ -40,18 +40,22 @@ struct Model {
     onnx_model_kind kind;
     std::vector<int> shape;
     std::vector<std::string> outputs;
+    double tol; // relative tolerance: |ours - opencv| <= tol * max(1, |opencv|)
 };
 
 const std::vector<Model> &models()
 {
     static const std::vector<Model> m = {
-        {"fr_detect.onnx", ONNX_ULTRAFACE, {1, 3, 240, 320}, {"scores", "boxes"}},
-        {"fr_landmark.onnx", ONNX_LANDMARK68, {1, 1, 64, 64}, {"output"}},
-        {"fr_feature.onnx", ONNX_FEATURE512, {1, 3, 112, 112}, {"output"}},
-        {"fr_liveness.onnx", ONNX_LIVENESS, {1, 3, 128, 128}, {"output"}},
-        {"fr_eye.onnx", ONNX_EYE, {1, 1, 24, 24}, {"output"}},
+        {"fr_detect.onnx", ONNX_ULTRAFACE, {1, 3, 240, 320}, {"scores", "boxes"}, 1e-4},
+        {"fr_landmark.onnx", ONNX_LANDMARK68, {1, 1, 64, 64}, {"output"}, 1e-4},
+        {"fr_feature.onnx", ONNX_FEATURE512, {1, 3, 112, 112}, {"output"}, 1e-4},
+        {"fr_liveness.onnx", ONNX_LIVENESS, {1, 3, 128, 128}, {"output"}, 1e-4},
+        {"fr_eye.onnx", ONNX_EYE, {1, 1, 24, 24}, {"output"}, 1e-4},
+        // BlazeFace's regression outputs are small differences of activations in the hundreds: against a float64
+        // evaluation (tests/python/test_onnx_reference.py, 196 face tensors) OpenCV itself is off by up to 2.7e-4
+        // relative and we by up to 4.1e-4, so 1e-4 between two float32 implementations is not attainable here.
         {"face_detection_front_128x128_barracuda.onnx", ONNX_BLAZEFACE, {1, 128, 128, 3},
-         {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"}},
+         {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"}, 1e-3},
     };
     return m;
 }
@@ -175,7 +179,7 @@ struct Runner {
                 double b = ref[o][k], a = got[o][k];
                 double d = std::fabs(a - b), rel = d / std::max(1.0, std::fabs(b));
                 s.values++;
-                if (!(rel <= 1e-4)) {
+                if (!(rel <= m.tol)) {
                     if (s.failures < 5)
                         fprintf(stderr, "FAIL: %s %s[%zu] on %s: ours %.9g opencv %.9g\n", m.file,
                                 m.outputs[o].c_str(), k, where.c_str(), a, b);
@@ -266,15 +270,15 @@ struct Runner {
     int report()
     {
         long fails = 0;
-        printf("{\"tolerance\":\"|ours-opencv| <= 1e-4*max(1,|opencv|)\",\"opencv\":\"%s\",\"models\":[\n",
+        printf("{\"tolerance\":\"|ours-opencv| <= tol*max(1,|opencv|)\",\"opencv\":\"%s\",\"models\":[\n",
                CV_VERSION);
         for (size_t i = 0; i < models().size(); i++)
             for (size_t o = 0; o < models()[i].outputs.size(); o++) {
                 const Stat &s = stats[i][o];
                 fails += s.failures;
-                printf("  {\"model\":\"%s\",\"output\":\"%s\",\"tensors\":%ld,\"values\":%ld,\"max_abs\":%.3g,"
-                       "\"max_rel\":%.3g,\"worst\":\"%s\",\"failures\":%ld}%s\n",
-                       models()[i].file, models()[i].outputs[o].c_str(), s.tensors, s.values, s.worst_abs,
+                printf("  {\"model\":\"%s\",\"output\":\"%s\",\"tol\":%g,\"tensors\":%ld,\"values\":%ld,"
+                       "\"max_abs\":%.3g,\"max_rel\":%.3g,\"worst\":\"%s\",\"failures\":%ld}%s\n",
+                       models()[i].file, models()[i].outputs[o].c_str(), models()[i].tol, s.tensors, s.values, s.worst_abs,
                        s.worst_rel, s.where.c_str(), s.failures,
                        i + 1 == models().size() && o + 1 == models()[i].outputs.size() ? "" : ",");
                 if (s.tensors == 0) {

@@ -727,8 +727,30 @@ static void test_detect_real_image(void)
     fm_ctx_destroy(ctx);
 }
 
+/* FM_ONNX_SEED_DIR=dir: also write the hand-encoded network as a fuzzing seed (tests/fuzz/fuzz_onnx.c) */
+static void write_seed(void)
+{
+    const char *dir = getenv("FM_ONNX_SEED_DIR");
+    if (!dir)
+        return;
+    for (int opset = 9; opset <= 11; opset += 2) {
+        net_params p;
+        random_params(&p);
+        buf m = build_net(&p, opset);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/composite_opset%d.onnx", dir, opset);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fwrite(m.p, 1, m.n, f);
+            fclose(f);
+        }
+        free(m.p);
+    }
+}
+
 int main(void)
 {
+    write_seed();
     RUN(test_composite_network);
     RUN(test_malformed);
     RUN(test_real_models);

@@ -1,0 +1,186 @@
+/* bench_nn — speed of our ONNX runtime per model on one thread, next to OpenCV 4.6 DNN measured in the same run
+ * (tests/oracle_cv/oracle_cv bench, a separate process), plus the whole UltraFace / BlazeFace detection on a 640x480
+ * frame (resize + network + decoding + NMS) and the peak RSS with all six models loaded.
+ *
+ *   bench_nn [--iterations N] [--oracle PATH] [--json]
+ *
+ * One core: the process re-executes itself with OPENBLAS_NUM_THREADS=1 unless that is already set, so a threaded
+ * OpenBLAS does not add threads; our own FM_PARAM_THREADS-style splitting is set to 1; OpenCV runs with
+ * cv::setNumThreads(1). Median of N runs after 3 warm-up runs. */
+#include "face/onnx_models.h"
+#include "nn/onnx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return v[n / 2];
+}
+
+static const char *files[6] = {"fr_detect.onnx", "fr_landmark.onnx", "fr_feature.onnx",
+                               "fr_liveness.onnx", "fr_eye.onnx", "face_detection_front_128x128_barracuda.onnx"};
+
+/* OpenCV median ms for a model from the oracle's JSON ("model":"X","median_ms":Y), or -1 */
+static double cv_time(const char *json, const char *file)
+{
+    char pat[256];
+    snprintf(pat, sizeof pat, "\"model\":\"%s\",\"median_ms\":", file);
+    const char *p = json ? strstr(json, pat) : NULL;
+    return p ? atof(p + strlen(pat)) : -1.0;
+}
+
+int main(int argc, char **argv)
+{
+    if (!getenv("OPENBLAS_NUM_THREADS")) {
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execv("/proc/self/exe", argv);
+        /* if re-exec fails, go on (numbers may then include OpenBLAS threads) */
+    }
+    int iters = 50, json = 0;
+    char oracle[4096] = "";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--iterations") && i + 1 < argc)
+            iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--oracle") && i + 1 < argc)
+            snprintf(oracle, sizeof oracle, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else {
+            fprintf(stderr, "usage: bench_nn [--iterations N] [--oracle PATH] [--json]\n");
+            return 2;
+        }
+    }
+    if (iters < 1)
+        iters = 1;
+    if (!oracle[0]) { /* <build>/bench/bench_nn -> <build>/tests/oracle_cv/oracle_cv */
+        char self[4000];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = 0;
+            char *slash = strrchr(self, '/');
+            if (slash)
+                *slash = 0;
+            snprintf(oracle, sizeof oracle, "%s/../tests/oracle_cv/oracle_cv", self);
+        }
+    }
+    char dir[4096];
+    if (fm_models_default_dir(dir, sizeof dir) != FM_OK)
+        return 1;
+    fm_ctx *ctx = fm_ctx_create();
+    onnx_model *m[6] = {0};
+    for (int i = 0; i < 6; i++) {
+        char path[8300];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (onnx_model_load_file(ctx, path, &m[i]) != FM_OK) {
+            fprintf(stderr, "bench_nn: %s (run models/fetch)\n", fm_ctx_errmsg(ctx));
+            return 1;
+        }
+    }
+    /* OpenCV peer first (separate process, so its memory does not count in our RSS) */
+    char *cvjson = NULL;
+    if (access(oracle, X_OK) == 0) {
+        char cmd[8400];
+        snprintf(cmd, sizeof cmd, "'%s' bench %d", oracle, iters);
+        FILE *p = popen(cmd, "r");
+        if (p) {
+            size_t cap = 1 << 16, len = 0;
+            cvjson = calloc(cap, 1);
+            size_t r;
+            while (cvjson && (r = fread(cvjson + len, 1, cap - len - 1, p)) > 0)
+                len += r;
+            pclose(p);
+        }
+    } else {
+        fprintf(stderr, "bench_nn: OpenCV peer %s not built; OpenCV columns empty\n", oracle);
+    }
+    double *t = malloc((size_t)(iters + 3) * sizeof(double));
+    nn_arena arena = {0};
+    double ours_ms[6];
+    for (int i = 0; i < 6; i++) {
+        size_t n = onnx_model_input_size(m[i]);
+        float *x = malloc(n * sizeof(float));
+        for (size_t k = 0; k < n; k++)
+            x[k] = (float)((k * 2654435761u) % 1000) / 1000.0f - 0.5f;
+        float *outs[4];
+        for (int o = 0; o < onnx_model_num_outputs(m[i]); o++)
+            outs[o] = malloc(onnx_model_output_size(m[i], o) * sizeof(float));
+        for (int it = 0; it < iters + 3; it++) {
+            double t0 = now_ms();
+            onnx_run(ctx, m[i], &arena, x, outs, 1);
+            t[it] = now_ms() - t0;
+        }
+        ours_ms[i] = median(t + 3, iters);
+        for (int o = 0; o < onnx_model_num_outputs(m[i]); o++)
+            free(outs[o]);
+        free(x);
+    }
+    /* whole detection on a synthetic 640x480 frame (a smooth gradient; the cost does not depend on content) */
+    const int W = 640, H = 480;
+    uint8_t *frame = malloc((size_t)W * H * 3);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < 3; c++)
+                frame[((size_t)y * W + x) * 3 + c] = (uint8_t)((x * (c + 1) + y * 3) & 255);
+    onnx_rgb_view v = {frame, W, H, (size_t)W * 3};
+    onnx_face faces[64];
+    int nf;
+    double det_ms[2];
+    for (int d = 0; d < 2; d++) {
+        for (int it = 0; it < iters + 3; it++) {
+            double t0 = now_ms();
+            if (d == 0)
+                onnx_ultraface_detect(ctx, m[0], &arena, &v, NULL, faces, 64, &nf);
+            else
+                onnx_blazeface_detect(ctx, m[5], &arena, &v, NULL, faces, 64, &nf);
+            t[it] = now_ms() - t0;
+        }
+        det_ms[d] = median(t + 3, iters);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (json) {
+        printf("{\"threads\":1,\"iterations\":%d,\"models\":[", iters);
+        for (int i = 0; i < 6; i++)
+            printf("%s{\"model\":\"%s\",\"ours_ms\":%.3f,\"opencv_ms\":%.3f}", i ? "," : "", files[i], ours_ms[i],
+                   cv_time(cvjson, files[i]));
+        printf("],\"detect_640x480_ms\":{\"ultraface\":%.3f,\"blazeface\":%.3f},\"peak_rss_kb\":%ld}\n", det_ms[0],
+               det_ms[1], ru.ru_maxrss);
+    } else {
+        printf("one thread, median of %d runs (OPENBLAS_NUM_THREADS=%s)\n", iters, getenv("OPENBLAS_NUM_THREADS"));
+        printf("%-46s %10s %12s %8s\n", "model (forward pass only)", "ours ms", "OpenCV ms", "ratio");
+        for (int i = 0; i < 6; i++) {
+            double c = cv_time(cvjson, files[i]);
+            printf("%-46s %10.3f %12.3f %8.2f\n", files[i], ours_ms[i], c, c > 0 ? ours_ms[i] / c : 0.0);
+        }
+        printf("UltraFace detection, 640x480 frame (resize+net+NMS): %.3f ms\n", det_ms[0]);
+        printf("BlazeFace detection, 640x480 frame (letterbox+net+NMS): %.3f ms\n", det_ms[1]);
+        printf("peak RSS with the six ONNX models loaded: %ld kB\n", ru.ru_maxrss);
+    }
+    free(cvjson);
+    free(frame);
+    free(t);
+    nn_arena_free(&arena);
+    for (int i = 0; i < 6; i++)
+        onnx_model_free(m[i]);
+    fm_ctx_destroy(ctx);
+    return 0;
+}
