@@ -356,7 +356,7 @@ fm_status fm_verdict_verify(fm_ctx *ctx, const fm_verdict_verifier *v, const cha
     char err[160];
 
     /* ---- structure: three non-empty base64url segments, nothing else ---- */
-    if (token_len > (size_t)v->max_token || token_len > (size_t)ctx->max_input_bytes) {
+    if (token_len > (size_t)v->max_token || (ctx && token_len > (size_t)ctx->max_input_bytes)) {
         st = reject(res, FM_VCHECK_MALFORMED, "token larger than the limit%s", "");
         goto out;
     }
