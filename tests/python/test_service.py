@@ -1,0 +1,158 @@
+"""The reservation service without a card: storage (SQLite WAL + FULL, atomic single use under races, crash-safe
+transactions), nonces, PIN rules, kiosk hours and the store table as data. The card flow is in test_flow_pcsc.py."""
+
+import datetime
+import json
+import os
+import sqlite3
+import sys
+import threading
+import zoneinfo
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, "service"))
+
+from fmreset import rules  # noqa: E402
+from fmreset.store import SQLiteStore  # noqa: E402
+
+JST = zoneinfo.ZoneInfo("Asia/Tokyo")
+
+
+def jst(y, mo, d, h, mi, s=0):
+    return int(datetime.datetime(y, mo, d, h, mi, s, tzinfo=JST).timestamp())
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(tmp_path / "r.db")
+    yield s
+    s.close()
+
+
+def test_sqlite_is_wal_and_full_sync(store, tmp_path):
+    assert store.pragma("journal_mode") == "wal"
+    assert store.pragma("synchronous") == 2  # FULL
+    assert (tmp_path / "r.db").exists()
+
+
+def test_nonce_single_use_and_expiry(store):
+    store.put_nonce("aa" * 32, "sign", 1000, 1300)
+    assert store.consume_nonce("bb" * 32, 1001) == ("unknown", None)
+    assert store.consume_nonce("aa" * 32, 1001) == ("ok", "sign")
+    assert store.consume_nonce("aa" * 32, 1002) == ("used", None)
+    store.put_nonce("cc" * 32, "auth", 1000, 1300)
+    assert store.consume_nonce("cc" * 32, 1300) == ("expired", None)
+    # an expired nonce is burnt: even a clock stepped back cannot revive it
+    assert store.consume_nonce("cc" * 32, 1100) == ("used", None)
+
+
+def test_reservation_lifecycle(store):
+    assert store.find_reservation("f" * 64, "sign", 10) == ("none", None)
+    assert store.add_reservation("r1", "f" * 64, "sign", 10, 10 + 86400, "verdict:j1")
+    assert not store.add_reservation("r2", "f" * 64, "sign", 11, 11 + 86400, "verdict:j1")  # same proof
+    state, row = store.find_reservation("f" * 64, "sign", 20)
+    assert state == "ok" and row["id"] == "r1"
+    assert store.find_reservation("f" * 64, "auth", 20)[0] == "none"
+    assert store.find_reservation("f" * 64, "sign", 10 + 86400)[0] == "expired"
+    assert not store.claim_reservation("r1", 10 + 86400)  # expired cannot be claimed
+    assert store.claim_reservation("r1", 30)
+    assert store.find_reservation("f" * 64, "sign", 31)[0] == "claimed"
+    assert not store.claim_reservation("r1", 31)
+    assert store.finish_reservation("r1", False, 32)  # card failed: back to active
+    assert store.claim_reservation("r1", 33) and store.finish_reservation("r1", True, 34)
+    assert store.find_reservation("f" * 64, "sign", 35)[0] == "consumed"
+    assert not store.claim_reservation("r1", 36)
+
+
+def test_new_reservation_supersedes_older(store):
+    store.add_reservation("old", "e" * 64, "sign", 10, 10 + 86400, "verdict:a")
+    store.add_reservation("new", "e" * 64, "sign", 20, 20 + 86400, "verdict:b")
+    state, row = store.find_reservation("e" * 64, "sign", 30)
+    assert state == "ok" and row["id"] == "new"
+    assert not store.claim_reservation("old", 30)
+
+
+def test_concurrent_claims_have_one_winner(tmp_path):
+    """Eight connections (as eight kiosk processes would) race for one reservation and one nonce."""
+    path = tmp_path / "race.db"
+    s0 = SQLiteStore(path)
+    s0.add_reservation("r", "d" * 64, "sign", 10, 10 + 86400, "verdict:x")
+    s0.put_nonce("ab" * 32, "sign", 10, 310)
+    stores = [SQLiteStore(path) for _ in range(8)]
+    claims, nonces = [], []
+    barrier = threading.Barrier(8)
+
+    def work(s):
+        barrier.wait()
+        claims.append(s.claim_reservation("r", 20))
+        nonces.append(s.consume_nonce("ab" * 32, 20)[0])
+    ts = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(claims) == [False] * 7 + [True]
+    assert sorted(nonces) == ["ok"] + ["used"] * 7
+    for s in stores + [s0]:
+        s.close()
+
+
+def test_failed_transaction_leaves_nothing(store, tmp_path):
+    """A transaction that dies half-way (here: the second INSERT violates the schema) is rolled back entirely."""
+    def half(db):
+        db.execute("INSERT INTO reservations (id, card_fp, kind, created_at, expires_at, state, proof_id, updated_at)"
+                   " VALUES ('h', 'c', 'sign', 1, 2, 'active', 'p', 1)")
+        db.execute("INSERT INTO reservations (id) VALUES ('broken')")  # NOT NULL constraint fails
+    with pytest.raises(sqlite3.IntegrityError):
+        store._tx(half)
+    assert store.find_reservation("c", "sign", 1) == ("none", None)
+    # and a second connection sees the same (nothing committed)
+    other = sqlite3.connect(tmp_path / "r.db")
+    assert other.execute("SELECT count(*) FROM reservations").fetchone()[0] == 0
+    other.close()
+
+
+@pytest.mark.parametrize("pin,ok", [("ABC123", True), ("A1B2C3D4E5F6G7H8", True), ("ABC12", False),
+                                    ("A1B2C3D4E5F6G7H8I", False), ("ABCDEF", False), ("123456", False),
+                                    ("abc123", False), ("ABC 123", False), ("ABC-123", False), ("ＡBC123", False)])
+def test_signing_pin_rules(pin, ok):
+    assert rules.new_pin_ok("sign", pin)[0] is ok
+
+
+@pytest.mark.parametrize("pin,ok", [("0000", True), ("4721", True), ("472", False), ("47211", False),
+                                    ("47a1", False), ("٤٧٢١", False), ("", False)])
+def test_auth_pin_rules(pin, ok):
+    assert rules.new_pin_ok("auth", pin)[0] is ok
+
+
+def test_kiosk_hours_boundaries():
+    t = rules.StoreTable()
+    assert not t.open_at(jst(2026, 11, 23, 6, 29, 59))
+    assert t.open_at(jst(2026, 11, 23, 6, 30, 0))
+    assert t.open_at(jst(2026, 11, 23, 22, 59, 59))
+    assert not t.open_at(jst(2026, 11, 23, 23, 0, 0))
+    assert not t.open_at(jst(2026, 11, 23, 3, 0, 0))
+    # local time is the table's time zone, not the machine's: 01:00 UTC is 10:00 in Tokyo
+    assert t.open_at(int(datetime.datetime(2026, 11, 23, 1, 0, tzinfo=datetime.timezone.utc).timestamp()))
+
+
+def test_store_table_is_the_domain_table():
+    """domain.md §1: signing-PIN reset at 7-Eleven, Lawson, FamilyMart, Ministop and some AEON stores; user-auth-PIN
+    reset only at 7-Eleven, AEON Retail (and a few others)."""
+    t = rules.StoreTable()
+    sign = {c for c in t.chains if t.supports(c, "sign")}
+    auth = {c for c in t.chains if t.supports(c, "auth")}
+    assert sign == {"seven-eleven", "lawson", "familymart", "ministop", "aeon-retail"}
+    assert auth == {"seven-eleven", "aeon-retail"}
+    assert not t.supports("lawson", "auth") and not t.supports("nowhere", "sign")
+
+
+def test_store_table_rejects_bad_data(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps({"chains": {"x": {"kinds": ["resident"]}},
+                             "hours": {"open": "06:30", "close": "23:00", "timezone": "Asia/Tokyo"}}))
+    with pytest.raises(ValueError):
+        rules.StoreTable(str(p))
