@@ -16,29 +16,30 @@ static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 size_t fmv_b64url_len(size_t n) { return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0); }
 
-size_t fmv_b64url_encode(const uint8_t *in, size_t n, char *out)
+size_t fmv_b64_encode(const uint8_t *in, size_t n, char *out, int url)
 {
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = B64URL[v >> 18];
-        out[o++] = B64URL[(v >> 12) & 63];
-        out[o++] = B64URL[(v >> 6) & 63];
-        out[o++] = B64URL[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = B64URL[v >> 18];
-        out[o++] = B64URL[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = B64URL[v >> 18];
-        out[o++] = B64URL[(v >> 12) & 63];
-        out[o++] = B64URL[(v >> 6) & 63];
+    static const char STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *A = url ? B64URL : STD;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        size_t left = n - i;
+        uint32_t v = (uint32_t)in[i] << 16 | (left > 1 ? (uint32_t)in[i + 1] << 8 : 0) | (left > 2 ? in[i + 2] : 0);
+        out[o++] = A[v >> 18];
+        out[o++] = A[(v >> 12) & 63];
+        if (left > 1)
+            out[o++] = A[(v >> 6) & 63];
+        else if (!url)
+            out[o++] = '=';
+        if (left > 2)
+            out[o++] = A[v & 63];
+        else if (!url)
+            out[o++] = '=';
     }
     out[o] = '\0';
     return o;
 }
+
+size_t fmv_b64url_encode(const uint8_t *in, size_t n, char *out) { return fmv_b64_encode(in, n, out, 1); }
 
 static int b64val(unsigned char c)
 {

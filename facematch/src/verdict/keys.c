@@ -181,34 +181,27 @@ static size_t export_pkcs8_pem(const fm_verdict_key *k, char **pem_out)
         return 0;
     }
     static const char hdr[] = "-----BEGIN PRIVATE KEY-----\n", ftr[] = "-----END PRIVATE KEY-----\n";
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t cap = sizeof hdr + sizeof ftr + (dl + 2) / 3 * 4 + dl / 48 + 4;
+    char b64[(P256_PKCS8_LEN + 2) / 3 * 4 + 1];
+    size_t bl = fmv_b64_encode(der, dl, b64, 0);
+    size_t cap = sizeof hdr + sizeof ftr + bl + bl / 64 + 2;
     char *pem = OPENSSL_malloc(cap);
     if (!pem) {
         OPENSSL_cleanse(der, sizeof der);
+        OPENSSL_cleanse(b64, sizeof b64);
         return 0;
     }
     size_t o = 0;
     memcpy(pem, hdr, sizeof hdr - 1);
     o += sizeof hdr - 1;
-    size_t col = 0;
-    for (size_t i = 0; i < dl; i += 3) {
-        uint32_t v = (uint32_t)der[i] << 16 | (i + 1 < dl ? (uint32_t)der[i + 1] << 8 : 0) |
-                     (i + 2 < dl ? der[i + 2] : 0);
-        pem[o++] = b64[v >> 18];
-        pem[o++] = b64[(v >> 12) & 63];
-        pem[o++] = i + 1 < dl ? b64[(v >> 6) & 63] : '=';
-        pem[o++] = i + 2 < dl ? b64[v & 63] : '=';
-        v = 0;
-        if ((col += 4) == 64) {
-            pem[o++] = '\n';
-            col = 0;
-        }
-    }
-    if (col)
+    for (size_t i = 0; i < bl; i += 64) { /* 64-character lines (RFC 7468) */
+        size_t take = bl - i < 64 ? bl - i : 64;
+        memcpy(pem + o, b64 + i, take);
+        o += take;
         pem[o++] = '\n';
+    }
     memcpy(pem + o, ftr, sizeof ftr - 1);
     o += sizeof ftr - 1;
+    OPENSSL_cleanse(b64, sizeof b64);
     OPENSSL_cleanse(der, sizeof der);
     *pem_out = pem;
     return o;
