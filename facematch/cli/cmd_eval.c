@@ -185,7 +185,7 @@ int cmd_eval(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             printf("usage: facematch eval (--pairs CSV | --identities CSV) --root DIR --out OUT.csv [--threads N]\n"
-                   "                      [--plot FILE.png] [--threshold T] [--models DIR] [--detector fast|mmod]\n"
+                   "                      [--plot FILE.png] [--threshold T] [--models DIR] [--detector auto|fast|mmod]\n"
                    "--pairs: CSV with header path_a,path_b,same (same = 1/0 or true/false), paths relative to DIR.\n"
                    "--identities: CSV with header path,identity[,...]: every pair of rows is evaluated (same identity\n"
                    "= genuine pair). Each image is processed once (largest face, dlib 128-d descriptor).\n"

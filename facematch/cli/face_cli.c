@@ -14,8 +14,10 @@ int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli
             o->detector = FM_DETECTOR_FAST;
         else if (strcmp(v, "mmod") == 0)
             o->detector = FM_DETECTOR_MMOD;
+        else if (strcmp(v, "auto") == 0)
+            o->detector = FM_DETECTOR_AUTO;
         else {
-            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--detector must be fast or mmod");
+            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--detector must be auto, fast or mmod");
             return -1;
         }
         o->detector_set = 1;
@@ -45,9 +47,9 @@ fm_status face_cli_engine(fm_ctx *ctx, const face_cli_opts *o, int need_detector
     cfg.verify_sha256 = o->verify;
     cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5);
     if (need_detector) {
-        if (!o->detector_set || o->detector == FM_DETECTOR_MMOD)
+        if (!o->detector_set || o->detector == FM_DETECTOR_MMOD || o->detector == FM_DETECTOR_AUTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD);
-        if (!o->detector_set || o->detector == FM_DETECTOR_FAST)
+        if (!o->detector_set || o->detector == FM_DETECTOR_FAST || o->detector == FM_DETECTOR_AUTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT);
         /* the detector not asked for by name may be absent */
         cfg.optional_missing = !o->detector_set;
@@ -66,7 +68,9 @@ fm_detector face_cli_detector(const fm_engine *e, const face_cli_opts *o)
 {
     if (o->detector_set)
         return o->detector;
-    return fm_engine_has_model(e, FM_MODEL_FP_DETECT) ? FM_DETECTOR_FAST : FM_DETECTOR_MMOD;
+    if (fm_engine_has_model(e, FM_MODEL_FP_DETECT))
+        return fm_engine_has_model(e, FM_MODEL_DLIB_MMOD) ? FM_DETECTOR_AUTO : FM_DETECTOR_FAST;
+    return FM_DETECTOR_MMOD;
 }
 
 fm_status face_cli_detect(fm_ctx *ctx, const fm_engine *e, const face_cli_opts *o, const fm_image *img,

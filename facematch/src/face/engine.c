@@ -329,6 +329,40 @@ fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, c
         *count = k;
         return FM_OK;
     }
+    if (opt.detector == FM_DETECTOR_AUTO) {
+        if (!engine->fast || !engine->mmod)
+            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "FM_DETECTOR_AUTO needs fr_detect.onnx and the MMOD model");
+        fm_detect_options o2 = *(opt_in ? opt_in : &opt);
+        o2.detector = FM_DETECTOR_FAST;
+        fm_status st = fm_detect(ctx, engine, img, &o2, faces, cap, count);
+        if (st != FM_OK || *count > 0)
+            return st;
+        o2.detector = FM_DETECTOR_MMOD;
+        o2.min_score = NAN;
+        const int limit = 1024;
+        int w = fm_image_width(img), h = fm_image_height(img);
+        if (w <= limit && h <= limit)
+            return fm_detect(ctx, engine, img, &o2, faces, cap, count);
+        double sc = (double)limit / (w > h ? w : h);
+        int sw = (int)(w * sc + 0.5), sh = (int)(h * sc + 0.5);
+        fm_image *small = NULL;
+        st = fm_image_resize(ctx, img, sw < 1 ? 1 : sw, sh < 1 ? 1 : sh, FM_RESIZE_AREA, &small);
+        if (st != FM_OK)
+            return st;
+        st = fm_detect(ctx, engine, small, &o2, faces, cap, count);
+        fm_image_destroy(small);
+        if (st != FM_OK)
+            return st;
+        const double fx = (double)w / (sw < 1 ? 1 : sw), fy = (double)h / (sh < 1 ? 1 : sh);
+        for (size_t i = 0; i < *count && i < cap; i++) {
+            /* inclusive pixel boxes: scale the continuous extent [l, r+1) */
+            faces[i].left = (float)(faces[i].left * fx);
+            faces[i].top = (float)(faces[i].top * fy);
+            faces[i].right = (float)((faces[i].right + 1) * fx - 1);
+            faces[i].bottom = (float)((faces[i].bottom + 1) * fy - 1);
+        }
+        return FM_OK;
+    }
     return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown detector %d", (int)opt.detector);
 }
 
@@ -517,7 +551,27 @@ fm_status fm_embed_chip(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedd
     }
     if (!engine->fr512)
         return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the fr_feature model is not loaded");
-    return fm_fail(ctx, FM_ERR_UNSUPPORTED, "the 512-d embedder is not wired in yet");
+    if (fm_image_width(chip) != 112 || fm_image_height(chip) != 112)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "the 512-d embedder needs a 112x112 aligned face, got %dx%d",
+                       fm_image_width(chip), fm_image_height(chip));
+    const uint8_t *rgb;
+    int w, h, stride;
+    fm_image *tmp;
+    fm_status st = fm_face_rgb_view(ctx, chip, &rgb, &w, &h, &stride, &tmp);
+    if (st != FM_OK)
+        return st;
+    nn_arena arena = {0};
+    float norm = 0;
+    st = onnx_feature512(ctx, engine->fr512, &arena, rgb, (size_t)stride, threads < 1 ? 1 : threads, desc, &norm);
+    nn_arena_free(&arena);
+    fm_image_destroy(tmp);
+    if (st != FM_OK)
+        return st;
+    if (!(norm > 0) || !isfinite(norm))
+        return fm_fail(ctx, FM_ERR_INTERNAL, "512-d feature has norm %g", (double)norm);
+    for (int i = 0; i < 512; i++)
+        desc[i] /= norm;
+    return FM_OK;
 }
 
 fm_status fm_embed_face(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedder, const fm_image *img,
