@@ -418,6 +418,19 @@ def test_cli_check_and_failed_checks(cli, tmp_path, pki):
             "rogue.pem", "--out", "rogue.jws", cwd=tmp_path)
     assert r.returncode == 0
     assert check(file="rogue.jws")["failed_check"] == "chain"
+    # garbage, and the token on stdin; without --ca the chain is not checked and the output says so
+    (tmp_path / "junk.jws").write_text("not a token\n")
+    junk = check(file="junk.jws")
+    assert junk["failed_check"] == "malformed" and junk["payload"] is None
+    r = subprocess.run([cli, "verdict", "check", "--pub", "p.pem", "--nonce", NONCE, "--aud", AUD, "--ca", "ca.pem",
+                        "-", "--json"], cwd=tmp_path, input=tok + "\n", capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["valid"]
+    r = run(cli, "verdict", "check", "--pub", "p.pem", "--nonce", NONCE, "--aud", AUD, "rogue.jws", "--json",
+            cwd=tmp_path)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["valid"] and out["chain_checked"] is False and "NOT checked" in r.stderr
+    # missing required options: usage error (2), not a verdict answer
+    assert run(cli, "verdict", "check", "--pub", "p.pem", "v.jws", cwd=tmp_path).returncode == 2
     # the developer signer refuses a card key that does not match the certificate (card B key, card A cert)
     r = run(cli, "verdict", "sign", "--key", "k.pem", "--in", "in.json", "--card-key", "b.key", "--card-cert",
             "a.pem", cwd=tmp_path)
