@@ -372,7 +372,9 @@ FM_API int fm_engine_has_model(const fm_engine *engine, fm_model_id id);
 typedef enum fm_detector {
     FM_DETECTOR_FAST = 0,   /* UltraFace RFB-320 (fr_detect.onnx): camera frames and portraits; boxes mapped to
                                the dlib convention (see README "face": calibration against dlib's detector) */
-    FM_DETECTOR_MMOD = 1    /* dlib's MMOD CNN detector: slower, for hard cases (small, rotated, poor light) */
+    FM_DETECTOR_MMOD = 1,   /* dlib's MMOD CNN detector: slower, for hard cases (small, rotated, poor light) */
+    FM_DETECTOR_AUTO = 2    /* the fast detector; when it finds no face, MMOD (on a copy scaled down to at most
+                               1024 px on a side; boxes mapped back). Needs both models */
 } fm_detector;
 
 typedef struct fm_face_box {
