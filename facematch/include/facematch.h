@@ -699,7 +699,9 @@ FM_API fm_status fm_verdict_key_generate(fm_ctx *ctx, fm_jws_alg alg, fm_verdict
  * Loads a key from PEM (private: PKCS#8 / traditional EC; public: SubjectPublicKeyInfo) or DER held in memory. A
  * private key gives a key that can sign and verify; a public key verifies only. EC keys must be P-256. RSA keys
  * (>= 2048 bits) load too but are only usable with fm_verdict_key_card_sign (a software stand-in for the card).
- * FM_ERR_KEY when the bytes are not a usable key.
+ * FM_ERR_KEY when the bytes are not a usable key (encrypted PEM is refused). P-256 and Ed25519 PKCS#8 keys are
+ * decoded by the library itself so that no unwiped copy of the private key is left in freed memory; other layouts
+ * go through OpenSSL's decoders, which (3.0) do leave such copies.
  */
 FM_API fm_status fm_verdict_key_load(fm_ctx *ctx, const void *data, size_t len, fm_verdict_key **out);
 /** As fm_verdict_key_load from a file (at most 64 KiB). *flags (may be NULL) receives FM_KEYFILE_* bits: for a file
@@ -911,7 +913,9 @@ FM_API fm_status fm_verdict_verifier_add_ca_file(fm_ctx *ctx, fm_verdict_verifie
 /** What fm_verdict_verify found. Strings are NUL-terminated copies ("" when absent). */
 typedef struct fm_verdict_result {
     int valid;                        /* 1 only when every check passed */
-    fm_vcheck failed_check;           /* the first check that failed (checks run in the order of fm_vcheck) */
+    fm_vcheck failed_check;           /* the first check that failed; order: structure and header (malformed),
+                                         alg, signature, payload format (malformed), nonce, aud, expired,
+                                         card_signature, chain (docs/verdict-format.md section 4) */
     char detail[192];                 /* one line saying why */
     int chain_checked;                /* 0 when FM_VSET_CHECK_CHAIN was off or the verdict has no card binding */
     fm_jws_alg alg;
