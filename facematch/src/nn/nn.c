@@ -32,6 +32,12 @@ static inline v8f splat8(float x)
     return v;
 }
 static inline v8f sel8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & (v8i)b)); }
+/* lanes 0, 2, 4, 6 of the 8 floats a:b (stride-2 gather of contiguous data) */
+#if defined(__clang__)
+#define EVEN8(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6)
+#else
+#define EVEN8(a, b) __builtin_shuffle((a), (b), (v8i){0, 2, 4, 6})
+#endif
 
 /* ---- threads ------------------------------------------------------------------------------------------------ */
 
@@ -557,6 +563,19 @@ static void dw_plane(const nn_conv_desc *d, const float *src, int H, int W, cons
                     const float *rp = rows[r] + (ox - d->pad_l); /* ox >= xl = pad_l: in bounds */
                     for (int kx = 0; kx < kw; kx++)
                         acc += splat8(wrows[r][kx]) * ld8(rp + kx * dw);
+                }
+                st8(drow + ox, acc);
+            }
+        } else if (sw == 2) {
+            /* reads 2 * VL floats per tap: the last one is one past the last needed, so stay inside the row */
+            for (; ox + VL <= xr && 2 * (ox + VL - 1) - d->pad_l + (kw - 1) * dw + 1 < W; ox += VL) {
+                v8f acc = splat8(0.0f);
+                for (int r = 0; r < nr; r++) {
+                    const float *rp = rows[r] + (2 * ox - d->pad_l);
+                    for (int kx = 0; kx < kw; kx++) {
+                        const float *q = rp + kx * dw;
+                        acc += splat8(wrows[r][kx]) * EVEN8(ld8(q), ld8(q + VL));
+                    }
                 }
                 st8(drow + ox, acc);
             }
