@@ -101,8 +101,6 @@ def serve(svc, listen):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python3 -m fmreset", description=__doc__)
     ap.add_argument("--config", required=True)
-    ap.add_argument("--at-local", metavar="HH:MM",
-                    help="TEST/DEMO ONLY: run with the clock set to the next time the stores' local clock shows HH:MM")
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("nonce")
     s.add_argument("--kind", default="sign")
@@ -111,6 +109,8 @@ def main(argv=None):
     s = sub.add_parser("kiosk", help="PINs on stdin: first line the PIN you know, second line the new PIN")
     s.add_argument("--store", required=True)
     s.add_argument("--kind", default="sign")
+    s.add_argument("--at-local", metavar="HH:MM",
+                   help="TEST/DEMO ONLY: the kiosk's clock is set to the next time the stores' local clock shows HH:MM")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--reader", help="PC/SC reader name ('' = first reader with a card)")
     g.add_argument("--vpcd-listen", metavar="127.0.0.1:PORT",
@@ -124,9 +124,9 @@ def main(argv=None):
     except (OSError, ValueError, KeyError) as e:
         print(f"fmreset: configuration: {e}", file=sys.stderr)
         return 2
-    if a.at_local:
-        t = next_local(svc.table, a.at_local)
-        svc.clock = lambda: t
+    if getattr(a, "at_local", None):
+        fixed = next_local(svc.table, a.at_local)
+        svc.clock = lambda: fixed
     if a.cmd == "nonce":
         return emit(svc.issue_nonce(a.kind))
     if a.cmd == "reserve":
