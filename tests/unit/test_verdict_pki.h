@@ -22,7 +22,7 @@ typedef struct tpki_cert {
     char *cert_pem;
 } tpki_cert;
 
-static char *tpki_bio_str(BIO *b)
+static inline char *tpki_bio_str(BIO *b)
 {
     char *p = NULL;
     long n = BIO_get_mem_data(b, &p);
@@ -32,7 +32,7 @@ static char *tpki_bio_str(BIO *b)
     return s;
 }
 
-static void tpki_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+static inline void tpki_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
     X509V3_CTX v3;
     X509V3_set_ctx(&v3, issuer, cert, NULL, NULL, 0);
@@ -42,7 +42,7 @@ static void tpki_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 }
 
 /* issuer NULL = self-signed CA. Validity: now - 1 day .. now + days. */
-static int tpki_make(tpki_cert *out, const char *cn, const tpki_cert *issuer, int is_ca, long days)
+static inline int tpki_make(tpki_cert *out, const char *cn, const tpki_cert *issuer, int is_ca, long days)
 {
     memset(out, 0, sizeof *out);
     out->key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -83,7 +83,7 @@ static int tpki_make(tpki_cert *out, const char *cn, const tpki_cert *issuer, in
     return 0;
 }
 
-static void tpki_free(tpki_cert *c)
+static inline void tpki_free(tpki_cert *c)
 {
     EVP_PKEY_free(c->key);
     X509_free(c->cert);
