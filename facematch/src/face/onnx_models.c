@@ -90,28 +90,33 @@ void onnx_resize_rgb(const onnx_rgb_view *img, int x0, int y0, int w, int h, int
 
 void onnx_ultraface_input(const onnx_rgb_view *img, float *tensor)
 {
-    const int W = 320, H = 240;
-    float row[320 * 3]; /* one resized HWC row, then written out as CHW */
+    enum { W = 320, H = 240 };
+    float row[W * 3]; /* one resized HWC row, then written out as CHW */
+    int xa[W], xb[W];
+    float ax[W];
     const double sx = (double)img->width / W, sy = (double)img->height / H;
+    for (int x = 0; x < W; x++) /* the column mapping is the same for every row */
+        lin_coord(x, sx, img->width, &xa[x], &xb[x], &ax[x]);
     for (int y = 0; y < H; y++) {
         int ya, yb;
         float ay;
         lin_coord(y, sy, img->height, &ya, &yb, &ay);
         const uint8_t *ra = img->rgb + (size_t)ya * img->stride, *rb = img->rgb + (size_t)yb * img->stride;
         for (int x = 0; x < W; x++) {
-            int xa, xb;
-            float ax;
-            lin_coord(x, sx, img->width, &xa, &xb, &ax);
+            const uint8_t *p00 = ra + xa[x] * 3, *p01 = ra + xb[x] * 3, *p10 = rb + xa[x] * 3, *p11 = rb + xb[x] * 3;
             for (int c = 0; c < 3; c++) {
-                float top = ra[xa * 3 + c] + ax * (float)(ra[xb * 3 + c] - ra[xa * 3 + c]);
-                float bot = rb[xa * 3 + c] + ax * (float)(rb[xb * 3 + c] - rb[xa * 3 + c]);
+                float top = p00[c] + ax[x] * (float)(p01[c] - p00[c]);
+                float bot = p10[c] + ax[x] * (float)(p11[c] - p10[c]);
                 row[x * 3 + c] = top + ay * (bot - top);
             }
         }
         /* faceplugin's effective channel order is (B, G, R) */
-        for (int x = 0; x < W; x++)
-            for (int c = 0; c < 3; c++)
-                tensor[((size_t)c * H + y) * W + x] = (row[x * 3 + (2 - c)] - 127.0f) / 128.0f;
+        for (int c = 0; c < 3; c++) {
+            float *dst = tensor + ((size_t)c * H + y) * W;
+            const float *srow = row + (2 - c);
+            for (int x = 0; x < W; x++)
+                dst[x] = (srow[x * 3] - 127.0f) / 128.0f;
+        }
     }
 }
 
@@ -387,8 +392,10 @@ fm_status onnx_ultraface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *aren
     float thr = opts && opts->score_threshold > 0 ? opts->score_threshold : 0.65f;
     float nthr = opts && opts->nms_threshold > 0 ? opts->nms_threshold : 0.4f;
     int threads = opts && opts->threads > 1 ? opts->threads : 1;
-    const size_t nin = 3 * 240 * 320;
-    float *buf = malloc((nin + 8840 + 17680) * sizeof(float));
+    float *in = onnx_input_ptr(ctx, m, arena); /* build the input in place: no copy */
+    if (!in)
+        return fm_ctx_errcode(ctx) != FM_OK ? fm_ctx_errcode(ctx) : FM_ERR_INTERNAL;
+    float *buf = malloc((8840 + 17680) * sizeof(float));
     onnx_face *cand = malloc(4420 * sizeof *cand);
     char *removed = malloc(4420);
     if (!buf || !cand || !removed) {
@@ -397,10 +404,10 @@ fm_status onnx_ultraface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *aren
         free(removed);
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "onnx: out of memory");
     }
-    float *scores = buf + nin, *boxes = scores + 8840;
-    onnx_ultraface_input(img, buf);
+    float *scores = buf, *boxes = scores + 8840;
+    onnx_ultraface_input(img, in);
     float *outs[2] = {scores, boxes};
-    st = onnx_run(ctx, m, arena, buf, outs, threads);
+    st = onnx_run(ctx, m, arena, in, outs, threads);
     int n = 0;
     if (st == FM_OK) {
         for (int i = 0; i < 4420; i++) {
@@ -437,8 +444,10 @@ fm_status onnx_blazeface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *aren
     float thr = opts && opts->score_threshold > 0 ? opts->score_threshold : 0.75f;
     float nthr = opts && opts->nms_threshold > 0 ? opts->nms_threshold : 0.3f;
     int threads = opts && opts->threads > 1 ? opts->threads : 1;
-    const size_t nin = 128 * 128 * 3;
-    float *buf = malloc((nin + 896 + 896 * 16 + 896 * 2) * sizeof(float));
+    float *in = onnx_input_ptr(ctx, m, arena);
+    if (!in)
+        return fm_ctx_errcode(ctx) != FM_OK ? fm_ctx_errcode(ctx) : FM_ERR_INTERNAL;
+    float *buf = malloc((896 + 896 * 16 + 896 * 2) * sizeof(float));
     onnx_face *cand = malloc(896 * sizeof *cand);
     char *removed = malloc(896);
     if (!buf || !cand || !removed) {
@@ -447,11 +456,11 @@ fm_status onnx_blazeface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *aren
         free(removed);
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "onnx: out of memory");
     }
-    float *sc = buf + nin, *reg = sc + 896, *anchors = reg + 896 * 16;
+    float *sc = buf, *reg = sc + 896, *anchors = reg + 896 * 16;
     float scale, px, py;
-    onnx_blazeface_input(img, buf, &scale, &px, &py);
+    onnx_blazeface_input(img, in, &scale, &px, &py);
     float *outs[4] = {sc, sc + 512, reg, reg + 512 * 16};
-    st = onnx_run(ctx, m, arena, buf, outs, threads);
+    st = onnx_run(ctx, m, arena, in, outs, threads);
     if (st == FM_OK && onnx_blazeface_anchors(anchors, 896) != 896)
         st = fm_fail(ctx, FM_ERR_INTERNAL, "onnx: BlazeFace anchor count");
     if (st == FM_OK) {

@@ -463,7 +463,13 @@ static void im2col(const nn_conv_desc *d, const nn_tensor *in, int c0, int nc, i
                         memcpy(drow + ox_lo, srow + ox_lo + xoff, (size_t)(ox_hi - ox_lo) * sizeof(float));
                     } else {
                         const int s = d->stride_w;
-                        for (int ox = ox_lo; ox < ox_hi; ox++)
+                        int ox = ox_lo;
+                        if (s == 2) /* vector gather of the even elements while 2 * VL reads stay in the row */
+                            for (; ox + VL <= ox_hi && 2 * (ox + VL - 1) + xoff + 1 < W; ox += VL) {
+                                const float *q = srow + (2 * ox + xoff);
+                                st8(drow + ox, EVEN8(ld8(q), ld8(q + VL)));
+                            }
+                        for (; ox < ox_hi; ox++)
                             drow[ox] = srow[ox * s + xoff];
                     }
                     for (int ox = ox_hi; ox < ow; ox++)
@@ -489,10 +495,18 @@ static void gemm_rows(void *arg, int begin, int end)
     int m = end - begin;
     if (m <= 0)
         return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, j->n, j->k, 1.0f, j->w + (size_t)begin * (size_t)j->k,
-                j->k, j->col, j->n, 0.0f, j->out + (size_t)begin * (size_t)j->n, j->n);
-    for (int r = begin; r < end; r++)
-        epilogue(j->out + (size_t)r * (size_t)j->n, (size_t)j->n, j->cv->b[j->ch0 + r], &j->cv->act, j->ch0 + r);
+    /* column blocks small enough that the block of C is still in cache for the bias/activation pass */
+    int nb = 65536 / m;
+    nb = nb < 512 ? 512 : (nb + 15) / 16 * 16;
+    for (int c0 = 0; c0 < j->n; c0 += nb) {
+        int nc = j->n - c0 < nb ? j->n - c0 : nb;
+        float *cblk = j->out + (size_t)begin * (size_t)j->n + (size_t)c0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nc, j->k, 1.0f,
+                    j->w + (size_t)begin * (size_t)j->k, j->k, j->col + c0, j->n, 0.0f, cblk, j->n);
+        for (int r = 0; r < m; r++)
+            epilogue(cblk + (size_t)r * (size_t)j->n, (size_t)nc, j->cv->b[j->ch0 + begin + r], &j->cv->act,
+                     j->ch0 + begin + r);
+    }
 }
 
 /* rows per thread chunk must be big enough to be worth a thread */
@@ -556,7 +570,46 @@ static void dw_plane(const nn_conv_desc *d, const float *src, int H, int W, cons
             }
         }
         int ox = xl;
-        if (sw == 1) {
+        if (kw == 3 && nr == 3 && (sw == 1 || sw == 2)) {
+            /* the common 3x3 case with all three rows inside: weights held in registers, same summation order */
+            const v8f z = splat8(0.0f);
+            const v8f w0 = splat8(wrows[0][0]), w1 = splat8(wrows[0][1]), w2 = splat8(wrows[0][2]);
+            const v8f w3 = splat8(wrows[1][0]), w4 = splat8(wrows[1][1]), w5 = splat8(wrows[1][2]);
+            const v8f w6 = splat8(wrows[2][0]), w7 = splat8(wrows[2][1]), w8 = splat8(wrows[2][2]);
+            if (sw == 1) {
+                const float *a = rows[0] + (xl - d->pad_l), *b = rows[1] + (xl - d->pad_l),
+                            *c = rows[2] + (xl - d->pad_l);
+                for (; ox + VL <= xr; ox += VL, a += VL, b += VL, c += VL) {
+                    v8f acc = z;
+                    acc += w0 * ld8(a);
+                    acc += w1 * ld8(a + dw);
+                    acc += w2 * ld8(a + 2 * dw);
+                    acc += w3 * ld8(b);
+                    acc += w4 * ld8(b + dw);
+                    acc += w5 * ld8(b + 2 * dw);
+                    acc += w6 * ld8(c);
+                    acc += w7 * ld8(c + dw);
+                    acc += w8 * ld8(c + 2 * dw);
+                    st8(drow + ox, acc);
+                }
+            } else {
+                for (; ox + VL <= xr && 2 * (ox + VL - 1) - d->pad_l + 2 * dw + 1 < W; ox += VL) {
+                    const float *a = rows[0] + (2 * ox - d->pad_l), *b = rows[1] + (2 * ox - d->pad_l),
+                                *c = rows[2] + (2 * ox - d->pad_l);
+                    v8f acc = z;
+                    acc += w0 * EVEN8(ld8(a), ld8(a + VL));
+                    acc += w1 * EVEN8(ld8(a + dw), ld8(a + dw + VL));
+                    acc += w2 * EVEN8(ld8(a + 2 * dw), ld8(a + 2 * dw + VL));
+                    acc += w3 * EVEN8(ld8(b), ld8(b + VL));
+                    acc += w4 * EVEN8(ld8(b + dw), ld8(b + dw + VL));
+                    acc += w5 * EVEN8(ld8(b + 2 * dw), ld8(b + 2 * dw + VL));
+                    acc += w6 * EVEN8(ld8(c), ld8(c + VL));
+                    acc += w7 * EVEN8(ld8(c + dw), ld8(c + dw + VL));
+                    acc += w8 * EVEN8(ld8(c + 2 * dw), ld8(c + 2 * dw + VL));
+                    st8(drow + ox, acc);
+                }
+            }
+        } else if (sw == 1) {
             for (; ox + VL <= xr; ox += VL) {
                 v8f acc = splat8(0.0f);
                 for (int r = 0; r < nr; r++) {

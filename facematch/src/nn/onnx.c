@@ -2250,6 +2250,18 @@ static const void *value_ptr(const onnx_model *m, float *base, int v)
     return nn_plan_ptr(&m->plan, base, m->vals[x->alias].buf);
 }
 
+float *onnx_input_ptr(fm_ctx *ctx, const onnx_model *m, nn_arena *arena)
+{
+    if (!m || !arena) {
+        fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "onnx: NULL argument");
+        return NULL;
+    }
+    if (nn_arena_reserve(arena, m->plan.total + m->scratch_floats, ctx) != FM_OK)
+        return NULL;
+    const val *in = &m->vals[m->input];
+    return in->buf >= 0 ? nn_plan_ptr(&m->plan, arena->base, in->buf) : NULL;
+}
+
 fm_status onnx_run(fm_ctx *ctx, const onnx_model *m, nn_arena *arena, const float *input, float *const *outputs,
                    int threads)
 {
@@ -2262,7 +2274,7 @@ fm_status onnx_run(fm_ctx *ctx, const onnx_model *m, nn_arena *arena, const floa
         return st;
     float *base = arena->base;
     const val *in = &m->vals[m->input];
-    if (in->buf >= 0)
+    if (in->buf >= 0 && nn_plan_ptr(&m->plan, base, in->buf) != input)
         memcpy(nn_plan_ptr(&m->plan, base, in->buf), input, in->n * sizeof(float));
     float *scratch = base + m->plan.total;
     for (int si = 0; si < m->nsteps; si++) {

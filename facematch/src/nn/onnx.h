@@ -61,6 +61,10 @@ int onnx_model_num_steps(const onnx_model *m);
 /* Floats of scratch one run needs. */
 size_t onnx_model_scratch(const onnx_model *m);
 
+/* The arena slot where onnx_run keeps the input tensor (reserves the arena first; NULL + message on failure).
+ * Callers may build the input there and pass this pointer to onnx_run, saving an allocation and a copy. */
+float *onnx_input_ptr(fm_ctx *ctx, const onnx_model *m, nn_arena *arena);
+
 /* Runs the network. input has onnx_model_input_size() floats in the input's declared layout. outputs[i] receives
  * onnx_model_output_size(m, i) floats (caller-owned; an entry may be NULL to skip that output). arena is the
  * caller's per-thread scratch (reserved on first use; no allocation afterwards). threads >= 1. */
