@@ -638,6 +638,19 @@ static void test_tampering(void)
     f = forge(ctx, k, hdr, mod);
     EXPECT_FAIL(f, strlen(f), NONCE, AUD, T0, FM_VCHECK_MALFORMED);
     free(f);
+    /* times near INT64_MAX do not overflow: exp - iat within the lifetime, far in the future -> still checked */
+    snprintf(mod, sizeof mod, "%s", payload);
+    {
+        char *ip = strstr(mod, "\"iat\":"), *ep = strstr(mod, "\"exp\":");
+        REQUIRE(ip && ep);
+        char rest[FM_VERDICT_TOKEN_MAX];
+        snprintf(rest, sizeof rest, "%s", strchr(ep + 6, ','));
+        snprintf(ip, sizeof mod - (size_t)(ip - mod), "\"iat\":9223372036854775000,\"exp\":9223372036854775100%s",
+                 rest);
+    }
+    f = forge(ctx, k, hdr, mod);
+    EXPECT_FAIL(f, strlen(f), NONCE, AUD, T0, FM_VCHECK_EXPIRED);
+    free(f);
     /* garbage */
     EXPECT_FAIL("", 0, NONCE, AUD, T0, FM_VCHECK_MALFORMED);
     EXPECT_FAIL("a.b", 3, NONCE, AUD, T0, FM_VCHECK_MALFORMED);

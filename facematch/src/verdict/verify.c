@@ -349,6 +349,8 @@ fm_status fm_verdict_verify(fm_ctx *ctx, const fm_verdict_verifier *v, const cha
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "expected audience must be 1..256 printable ASCII characters");
     if (now == 0)
         now = (int64_t)time(NULL);
+    if (now < 0 || now > ((int64_t)1 << 40))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "verification time %lld out of range", (long long)now);
 
     fm_status st = FM_ERR_VERIFY;
     uint8_t *hdr = NULL, *pl = NULL, *sig = NULL;
@@ -507,7 +509,7 @@ fm_status fm_verdict_verify(fm_ctx *ctx, const fm_verdict_verifier *v, const cha
         st = reject(res, FM_VCHECK_EXPIRED, "lifetime exp - iat is not within 1..max lifetime%s", "");
         goto out;
     }
-    if (now >= res->exp + v->clock_skew) {
+    if (now - v->clock_skew >= res->exp) { /* (exp may be near INT64_MAX: no exp + skew) */
         st = reject(res, FM_VCHECK_EXPIRED, "the verdict has expired%s", "");
         goto out;
     }
