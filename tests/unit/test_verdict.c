@@ -703,6 +703,8 @@ static void test_input_validation(void)
     BAD_INPUT(in.models[0].sha256_hex = "abc");
     BAD_INPUT(in.portrait_auth = 7);
     BAD_INPUT(in.lifetime = 100000);
+    BAD_INPUT(in.iat = INT64_MAX);
+    BAD_INPUT(in.iat = -5);
     BAD_INPUT(in.card_cert_len = 10);
     fill_input(&in, &card_a);
     CHECK_STATUS(fm_verdict_sign(ctx, k, &in, NULL, NULL, buf, FM_VERDICT_TOKEN_MAX, &bl), FM_ERR_INVALID_ARGUMENT);

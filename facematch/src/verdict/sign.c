@@ -113,8 +113,8 @@ static fm_status validate(fm_ctx *ctx, const fm_verdict_input *in, int with_card
         BAD("verdict input: nonce must be 16..128 hex digits");
     if (in->lifetime < 0 || in->lifetime > MAX_LIFETIME)
         BAD("verdict input: lifetime %lld s outside 0..%d", (long long)in->lifetime, MAX_LIFETIME);
-    if (in->iat < 0)
-        BAD("verdict input: negative iat");
+    if (in->iat < 0 || in->iat > ((int64_t)1 << 40))
+        BAD("verdict input: iat %lld out of range", (long long)in->iat);
     if (!fm_verdict_decision_name(in->decision))
         BAD("verdict input: unknown decision %d", (int)in->decision);
     if (in->n_reasons < 0 || in->n_reasons > FM_VERDICT_MAX_REASONS)
