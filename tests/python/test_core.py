@@ -302,3 +302,15 @@ def test_installed_models_verify(fm):
             fm.verify_model_memory(m.id, data)
             with pytest.raises(fm.ModelHashError):
                 fm.verify_model_memory(m.id, data[:-1])
+
+
+def test_library_coexists_with_numpy_and_opencv():
+    """Loading libfacematch first must not break numpy/OpenCV (e.g. by pulling in a BLAS variant that clashes with
+    the system's libblas.so.3)."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.path.insert(0, %r); import facematch; facematch.version(); "
+            "import numpy; a = numpy.ones((64, 64)); assert (a @ a)[0, 0] == 64; "
+            "import cv2; print('ok')") % os.path.join(REPO, "python")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
