@@ -26,7 +26,7 @@ void fm_mmod_free(fm_mmod *m)
     free(m);
 }
 
-static void push(dnet_spec *s, int *n, dnet_kind k, int a, int kh, int kw, int sy, int sx)
+static void mm_push(dnet_spec *s, int *n, dnet_kind k, int a, int kh, int kw, int sy, int sx)
 {
     if (*n < MMOD_SPEC_CAP) {
         dnet_spec e = {k, a, kh, kw, sy, sx};
@@ -37,19 +37,19 @@ static void push(dnet_spec *s, int *n, dnet_kind k, int a, int kh, int kw, int s
 static int mmod_spec(dnet_spec *s)
 {
     int n = 0;
-    push(s, &n, DN_CON, 1, 9, 9, 1, 1);
+    mm_push(s, &n, DN_CON, 1, 9, 9, 1, 1);
     for (int i = 0; i < 3; i++) {
-        push(s, &n, DN_RELU, 0, 0, 0, 0, 0);
-        push(s, &n, DN_AFFINE, 0, 0, 0, 0, 0);
-        push(s, &n, DN_CON, 45, 5, 5, 1, 1);
+        mm_push(s, &n, DN_RELU, 0, 0, 0, 0, 0);
+        mm_push(s, &n, DN_AFFINE, 0, 0, 0, 0, 0);
+        mm_push(s, &n, DN_CON, 45, 5, 5, 1, 1);
     }
     const int f[3] = {32, 32, 16};
     for (int i = 0; i < 3; i++) {
-        push(s, &n, DN_RELU, 0, 0, 0, 0, 0);
-        push(s, &n, DN_AFFINE, 0, 0, 0, 0, 0);
-        push(s, &n, DN_CON, f[i], 5, 5, 2, 2);
+        mm_push(s, &n, DN_RELU, 0, 0, 0, 0, 0);
+        mm_push(s, &n, DN_AFFINE, 0, 0, 0, 0, 0);
+        mm_push(s, &n, DN_CON, f[i], 5, 5, 2, 2);
     }
-    push(s, &n, DN_INPUT_PYRAMID, 6, 0, 0, 0, 0);
+    mm_push(s, &n, DN_INPUT_PYRAMID, 6, 0, 0, 0, 0);
     return n;
 }
 

@@ -15,7 +15,7 @@
 
 #define SPEC_CAP 256
 
-static void push(dnet_spec *s, int *n, dnet_kind k, int a, int kh, int kw, int sy, int sx)
+static void rn_push(dnet_spec *s, int *n, dnet_kind k, int a, int kh, int kw, int sy, int sx)
 {
     if (*n < SPEC_CAP) {
         dnet_spec e = {k, a, kh, kw, sy, sx};
@@ -25,36 +25,36 @@ static void push(dnet_spec *s, int *n, dnet_kind k, int a, int kh, int kw, int s
 
 static void ares(dnet_spec *s, int *n, int N)
 {
-    push(s, n, DN_RELU, 0, 0, 0, 0, 0);
-    push(s, n, DN_ADD_PREV, 1, 0, 0, 0, 0);
-    push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
-    push(s, n, DN_CON, N, 3, 3, 1, 1);
-    push(s, n, DN_RELU, 0, 0, 0, 0, 0);
-    push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
-    push(s, n, DN_CON, N, 3, 3, 1, 1);
-    push(s, n, DN_TAG, 1, 0, 0, 0, 0);
+    rn_push(s, n, DN_RELU, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_ADD_PREV, 1, 0, 0, 0, 0);
+    rn_push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_CON, N, 3, 3, 1, 1);
+    rn_push(s, n, DN_RELU, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_CON, N, 3, 3, 1, 1);
+    rn_push(s, n, DN_TAG, 1, 0, 0, 0, 0);
 }
 
 static void ares_down(dnet_spec *s, int *n, int N)
 {
-    push(s, n, DN_RELU, 0, 0, 0, 0, 0);
-    push(s, n, DN_ADD_PREV, 2, 0, 0, 0, 0);
-    push(s, n, DN_AVGPOOL, 0, 2, 2, 2, 2);
-    push(s, n, DN_SKIP, 1, 0, 0, 0, 0);
-    push(s, n, DN_TAG, 2, 0, 0, 0, 0);
-    push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
-    push(s, n, DN_CON, N, 3, 3, 1, 1);
-    push(s, n, DN_RELU, 0, 0, 0, 0, 0);
-    push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
-    push(s, n, DN_CON, N, 3, 3, 2, 2);
-    push(s, n, DN_TAG, 1, 0, 0, 0, 0);
+    rn_push(s, n, DN_RELU, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_ADD_PREV, 2, 0, 0, 0, 0);
+    rn_push(s, n, DN_AVGPOOL, 0, 2, 2, 2, 2);
+    rn_push(s, n, DN_SKIP, 1, 0, 0, 0, 0);
+    rn_push(s, n, DN_TAG, 2, 0, 0, 0, 0);
+    rn_push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_CON, N, 3, 3, 1, 1);
+    rn_push(s, n, DN_RELU, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_AFFINE, 0, 0, 0, 0, 0);
+    rn_push(s, n, DN_CON, N, 3, 3, 2, 2);
+    rn_push(s, n, DN_TAG, 1, 0, 0, 0, 0);
 }
 
 static int resnet_spec(dnet_spec *s)
 {
     int n = 0;
-    push(s, &n, DN_FC_NOBIAS, 128, 0, 0, 0, 0);
-    push(s, &n, DN_AVGPOOL, 0, 0, 0, 1, 1); /* avg_pool_everything = avg_pool<0,0,1,1> */
+    rn_push(s, &n, DN_FC_NOBIAS, 128, 0, 0, 0, 0);
+    rn_push(s, &n, DN_AVGPOOL, 0, 0, 0, 1, 1); /* avg_pool_everything = avg_pool<0,0,1,1> */
     ares_down(s, &n, 256);
     ares(s, &n, 256);
     ares(s, &n, 256);
@@ -69,11 +69,11 @@ static int resnet_spec(dnet_spec *s)
     ares(s, &n, 32);
     ares(s, &n, 32);
     ares(s, &n, 32);
-    push(s, &n, DN_MAXPOOL, 0, 3, 3, 2, 2);
-    push(s, &n, DN_RELU, 0, 0, 0, 0, 0);
-    push(s, &n, DN_AFFINE, 0, 0, 0, 0, 0);
-    push(s, &n, DN_CON, 32, 7, 7, 2, 2);
-    push(s, &n, DN_INPUT_RGB_SIZED, 150, 0, 0, 0, 0);
+    rn_push(s, &n, DN_MAXPOOL, 0, 3, 3, 2, 2);
+    rn_push(s, &n, DN_RELU, 0, 0, 0, 0, 0);
+    rn_push(s, &n, DN_AFFINE, 0, 0, 0, 0, 0);
+    rn_push(s, &n, DN_CON, 32, 7, 7, 2, 2);
+    rn_push(s, &n, DN_INPUT_RGB_SIZED, 150, 0, 0, 0, 0);
     return n;
 }
 
