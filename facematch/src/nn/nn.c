@@ -412,6 +412,20 @@ int nn_conv_out_hw(const nn_conv *cv, int in_h, int in_w, int *out_h, int *out_w
     return 0;
 }
 
+/* Output rows per im2col block: the block of the column matrix (K x rows*ow) is kept near 256 KB so that it is still
+ * in cache when sgemm reads it. */
+static int im2col_rows(const nn_conv_desc *d, int oh, int ow)
+{
+    size_t k = (size_t)(d->in_c / d->groups) * (size_t)d->kh * (size_t)d->kw;
+    size_t per_row = k * (size_t)ow;
+    size_t rb = per_row ? 65536 / per_row : 1;
+    if (rb < 1)
+        rb = 1;
+    if (rb > (size_t)oh)
+        rb = (size_t)oh;
+    return (int)rb;
+}
+
 size_t nn_conv_scratch(const nn_conv *cv, int in_h, int in_w, int threads)
 {
     (void)threads;
@@ -421,13 +435,16 @@ size_t nn_conv_scratch(const nn_conv *cv, int in_h, int in_w, int threads)
     if (nn_conv_out_hw(cv, in_h, in_w, &oh, &ow))
         return 0;
     const nn_conv_desc *d = &cv->d;
-    return (size_t)(d->in_c / d->groups) * (size_t)d->kh * (size_t)d->kw * (size_t)oh * (size_t)ow;
+    return (size_t)(d->in_c / d->groups) * (size_t)d->kh * (size_t)d->kw * (size_t)im2col_rows(d, oh, ow) *
+           (size_t)ow;
 }
 
-/* im2col for channels [c0, c0 + nc) of `in`: col[(c*kh + ky)*kw + kx][oy*ow + ox] */
-static void im2col(const nn_conv_desc *d, const nn_tensor *in, int c0, int nc, int oh, int ow, float *col)
+/* im2col for channels [c0, c0 + nc) of `in` and output rows [oy0, oy1):
+ * col[(c*kh + ky)*kw + kx][(oy - oy0)*ow + ox] */
+static void im2col(const nn_conv_desc *d, const nn_tensor *in, int c0, int nc, int oy0, int oy1, int ow, float *col)
 {
     const int H = in->h, W = in->w;
+    const int oh = oy1 - oy0;
     size_t opl = (size_t)oh * (size_t)ow;
     for (int c = 0; c < nc; c++) {
         const float *src = in->data + (size_t)(c0 + c) * (size_t)H * (size_t)W;
@@ -449,8 +466,8 @@ static void im2col(const nn_conv_desc *d, const nn_tensor *in, int c0, int nc, i
                     if (ox_hi < ox_lo)
                         ox_hi = ox_lo;
                 }
-                for (int oy = 0; oy < oh; oy++) {
-                    float *drow = dst + (size_t)oy * (size_t)ow;
+                for (int oy = oy0; oy < oy1; oy++) {
+                    float *drow = dst + (size_t)(oy - oy0) * (size_t)ow;
                     int iy = oy * d->stride_h + ky * d->dil_h - d->pad_t;
                     if (iy < 0 || iy >= H) {
                         memset(drow, 0, (size_t)ow * sizeof(float));
@@ -483,10 +500,11 @@ static void im2col(const nn_conv_desc *d, const nn_tensor *in, int c0, int nc, i
 typedef struct gemm_job {
     const nn_conv *cv;
     const float *w;   /* rows of the current group */
-    const float *col; /* K x N */
-    float *out;       /* rows x N */
+    const float *col; /* K x n, row stride ldb */
+    float *out;       /* rows x n, row stride ldc */
     int k, n;
     int ch0;          /* first output channel of the group */
+    int ldb, ldc;
 } gemm_job;
 
 static void gemm_rows(void *arg, int begin, int end)
@@ -500,11 +518,11 @@ static void gemm_rows(void *arg, int begin, int end)
     nb = nb < 512 ? 512 : (nb + 15) / 16 * 16;
     for (int c0 = 0; c0 < j->n; c0 += nb) {
         int nc = j->n - c0 < nb ? j->n - c0 : nb;
-        float *cblk = j->out + (size_t)begin * (size_t)j->n + (size_t)c0;
+        float *cblk = j->out + (size_t)begin * (size_t)j->ldc + (size_t)c0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nc, j->k, 1.0f,
-                    j->w + (size_t)begin * (size_t)j->k, j->k, j->col + c0, j->n, 0.0f, cblk, j->n);
+                    j->w + (size_t)begin * (size_t)j->k, j->k, j->col + c0, j->ldb, 0.0f, cblk, j->ldc);
         for (int r = 0; r < m; r++)
-            epilogue(cblk + (size_t)r * (size_t)j->n, (size_t)nc, j->cv->b[j->ch0 + begin + r], &j->cv->act,
+            epilogue(cblk + (size_t)r * (size_t)j->ldc, (size_t)nc, j->cv->b[j->ch0 + begin + r], &j->cv->act,
                      j->ch0 + begin + r);
     }
 }
@@ -671,17 +689,23 @@ void nn_conv_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, flo
         return;
     }
     if (cv->path == PATH_1X1) {
-        gemm_job j = {cv, cv->w, in->data, out->data, d->in_c, (int)n, 0};
+        gemm_job j = {cv, cv->w, in->data, out->data, d->in_c, (int)n, 0, (int)n, (int)n};
         nn_parallel_for(gemm_threads(threads, d->out_c, (int)n, d->in_c), d->out_c, gemm_rows, &j);
         return;
     }
     const int icg = d->in_c / d->groups, ocg = d->out_c / d->groups;
     const int k = icg * d->kh * d->kw;
+    const int rb = im2col_rows(d, out->h, out->w);
     for (int g = 0; g < d->groups; g++) {
-        im2col(d, in, g * icg, icg, out->h, out->w, scratch);
-        gemm_job j = {cv, cv->w + (size_t)g * (size_t)ocg * (size_t)k, scratch,
-                      out->data + (size_t)g * (size_t)ocg * n, k, (int)n, g * ocg};
-        nn_parallel_for(gemm_threads(threads, ocg, (int)n, k), ocg, gemm_rows, &j);
+        for (int oy0 = 0; oy0 < out->h; oy0 += rb) {
+            int oy1 = oy0 + rb < out->h ? oy0 + rb : out->h;
+            int nb = (oy1 - oy0) * out->w;
+            im2col(d, in, g * icg, icg, oy0, oy1, out->w, scratch);
+            gemm_job j = {cv, cv->w + (size_t)g * (size_t)ocg * (size_t)k, scratch,
+                          out->data + (size_t)g * (size_t)ocg * n + (size_t)oy0 * (size_t)out->w, k, nb, g * ocg,
+                          nb, (int)n};
+            nn_parallel_for(gemm_threads(threads, ocg, nb, k), ocg, gemm_rows, &j);
+        }
     }
 }
 
