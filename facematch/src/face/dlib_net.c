@@ -693,7 +693,19 @@ fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_ten
         case DN_ADD_PREV: {
             int src = tag_src[s->tag];
             nn_tensor t = src < 0 ? *in : outs[src];
-            if (t.c == cur.c && t.h == cur.h && t.w == cur.w)
+            if (t.c == cur.c && t.h == cur.h && t.w == cur.w && s->relu_after) {
+                /* fused add + ReLU (the residual join): one pass */
+                const size_t m = nn_tensor_size(&o);
+                const float *x = cur.data, *y = t.data;
+                float *z = o.data;
+                for (size_t k = 0; k < m; k++) {
+                    const float v = x[k] + y[k];
+                    z[k] = v > 0 ? v : 0;
+                }
+                cur = o;
+                cur_id = i;
+                continue;
+            } else if (t.c == cur.c && t.h == cur.h && t.w == cur.w)
                 nn_add(cur.data, t.data, o.data, nn_tensor_size(&o));
             else
                 add_mismatched(&cur, &t, &o);
