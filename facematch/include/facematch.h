@@ -633,6 +633,13 @@ FM_API fm_status fm_card_jpki_verify_auth_pin(fm_card *card, const char *pin, un
 /** VERIFY the signing PIN (EF 001B: 6-16 of A-Z 0-9, at least one letter and one digit; 5 tries) with the same
  *  safety rules (the kiosk step of a user-authentication-PIN reset). tries_left as above. */
 FM_API fm_status fm_card_jpki_verify_sign_pin(fm_card *card, const char *pin, unsigned flags, int *tries_left);
+/** Reads the signing certificate (EF 0001, DER X.509; readable only after fm_card_jpki_verify_sign_pin in this
+ *  session). It names the holder: wipe it after use. Buffer rule as fm_card_jpki_auth_cert. */
+FM_API fm_status fm_card_jpki_sign_cert(fm_card *card, uint8_t *buf, size_t cap, size_t *len);
+/** Signs a SHA-256 digest with the signing key (key 001A, after fm_card_jpki_verify_sign_pin), like
+ *  fm_card_jpki_sign_auth: DigestInfo(SHA-256, digest), PKCS#1 v1.5, 256 bytes. */
+FM_API fm_status fm_card_jpki_sign_sign(fm_card *card, const uint8_t digest[32], uint8_t *sig, size_t cap,
+                                        size_t *sig_len);
 /**
  * Signs a SHA-256 digest with the authentication key (key 0017): the card gets DigestInfo(SHA-256, digest) and
  * PKCS#1 v1.5-pads it. The auth PIN must have been verified in this session (else FM_ERR_CARD_STATUS, 6982).

@@ -3,6 +3,8 @@ decision on stdout; exit 0 when it was accepted, 1 when refused, 2 for a bad com
 PINs are read from stdin (one per line), never from the command line."""
 
 import argparse
+import base64
+import binascii
 import datetime
 import http.server
 import json
@@ -50,6 +52,21 @@ def next_local(table, hhmm):
     return cand.timestamp()
 
 
+def _b64(x):
+    if not isinstance(x, str) or len(x) > 32768:
+        raise ValueError("base64url string expected")
+    return base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+
+
+def auth_proof(svc, body):
+    """{"nonce": hex, "auth_cert": b64url DER, "sign_cert": b64url DER, "signature": b64url} -> decision."""
+    try:
+        a, s, sig = _b64(body.get("auth_cert")), _b64(body.get("sign_cert")), _b64(body.get("signature"))
+    except (ValueError, binascii.Error):
+        a = s = sig = b""
+    return svc.submit_auth_proof(body.get("nonce"), a, s, sig)
+
+
 def emit(d):
     print(json.dumps(d, sort_keys=True), flush=True)
     return 0 if d.get("ok") else 1
@@ -82,6 +99,8 @@ def serve(svc, listen):
                 d = svc.issue_nonce(body.get("kind", "sign"))
             elif self.path == "/v1/reservations":
                 d = svc.submit_verdict(body.get("token"))
+            elif self.path == "/v1/reservations/auth":
+                d = auth_proof(svc, body)
             else:
                 return self._reply(404, {"ok": False, "code": "NOT_FOUND", "message": "unknown endpoint"})
             self._reply(200 if d["ok"] else (409 if d["code"].startswith(("NONCE_", "VERDICT_REPLAYED")) else 403), d)
@@ -106,6 +125,8 @@ def main(argv=None):
     s.add_argument("--kind", default="sign")
     s = sub.add_parser("reserve")
     s.add_argument("--token-file", required=True)
+    s = sub.add_parser("reserve-auth", help="user-authentication-PIN reset: proof made with the signing key")
+    s.add_argument("--proof-file", required=True, help="JSON: nonce, auth_cert, sign_cert, signature (base64url)")
     s = sub.add_parser("kiosk", help="PINs on stdin: first line the PIN you know, second line the new PIN")
     s.add_argument("--store", required=True)
     s.add_argument("--kind", default="sign")
@@ -132,6 +153,15 @@ def main(argv=None):
     if a.cmd == "reserve":
         with open(a.token_file, encoding="ascii", errors="replace") as f:
             return emit(svc.submit_verdict(f.read(65537).strip()))
+    if a.cmd == "reserve-auth":
+        try:
+            with open(a.proof_file, encoding="utf-8") as f:
+                body = json.loads(f.read(131072))
+            if not isinstance(body, dict):
+                raise ValueError
+        except ValueError:
+            body = {}
+        return emit(auth_proof(svc, body))
     if a.cmd == "serve":
         return serve(svc, a.listen)
     # kiosk

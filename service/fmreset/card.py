@@ -37,6 +37,8 @@ _SIGS = {
     "fm_card_jpki_verify_auth_pin": (_st, [_vp, _vp, ctypes.c_uint, ctypes.POINTER(ctypes.c_int)]),
     "fm_card_jpki_verify_sign_pin": (_st, [_vp, _vp, ctypes.c_uint, ctypes.POINTER(ctypes.c_int)]),
     "fm_card_jpki_sign_auth": (_st, [_vp, _u8p, _u8p, ctypes.c_size_t, _sizep]),
+    "fm_card_jpki_sign_cert": (_st, [_vp, _u8p, ctypes.c_size_t, _sizep]),
+    "fm_card_jpki_sign_sign": (_st, [_vp, _u8p, _u8p, ctypes.c_size_t, _sizep]),
     "fm_pcsc_open": (_st, [_vp, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_vp)]),
     "fm_pcsc_close": (None, [_vp]),
     "fm_pcsc_transmit": (ctypes.c_int, [_vp, _u8p, ctypes.c_size_t, _u8p, ctypes.c_size_t, _sizep]),
@@ -222,13 +224,31 @@ class Card:
 
     def sign_auth(self, digest):
         """JPKI authentication-key signature of a SHA-256 digest (the auth PIN must be verified first)."""
+        return self._sign("fm_card_jpki_sign_auth", digest)
+
+    def sign_sign(self, digest):
+        """JPKI signing-key signature of a SHA-256 digest (the signing PIN must be verified first)."""
+        return self._sign("fm_card_jpki_sign_sign", digest)
+
+    def _sign(self, name, digest):
         d = (ctypes.c_uint8 * 32).from_buffer_copy(digest)
         sig = (ctypes.c_uint8 * 512)()
         n = ctypes.c_size_t(0)
-        st = _fn("fm_card_jpki_sign_auth")(self._h, d, sig, 512, ctypes.byref(n))
+        st = _fn(name)(self._h, d, sig, 512, ctypes.byref(n))
         if st:
             self._fail(st)
         return bytes(sig[: n.value])
+
+    def sign_cert(self):
+        """The signing certificate (EF 0001; the signing PIN must be verified first)."""
+        buf = (ctypes.c_uint8 * 8192)()
+        n = ctypes.c_size_t(0)
+        st = _fn("fm_card_jpki_sign_cert")(self._h, buf, 8192, ctypes.byref(n))
+        if st:
+            self._fail(st)
+        out = bytes(buf[: n.value])
+        _fn("fm_wipe")(ctypes.cast(buf, _vp), 8192)
+        return out
 
     def admin_reset_pin(self, pin, new_pin, admin_key):
         """The virtual card's administrative command (fmcardsim.h: 80 2C 00 00 Lc key16 FID2 newPIN): sets the new

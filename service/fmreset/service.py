@@ -16,6 +16,7 @@ import time
 
 from facematch import verdict as fmv
 
+from . import chain as _chain
 from .card import PIN_AUTH, PIN_SIGN, MAX_TRIES, CardFailure
 from .rules import KINDS, StoreTable, new_pin_ok
 
@@ -89,6 +90,7 @@ class ResetService:
             raise ValueError("at least one JPKI CA certificate is required (card certificates must chain to it)")
         self.store, self.aud, self.clock = store, aud, clock
         self.table = stores if isinstance(stores, StoreTable) else StoreTable(*(() if stores is None else (stores,)))
+        self._ca_certs = [_chain.load(c) for c in jpki_cas]
         self.verifier = fmv.Verifier(engine_key, cas=jpki_cas, require_card=1, check_chain=1,
                                      max_lifetime=VERDICT_MAX_LIFETIME)
         self.log = DecisionLog(log_path)
@@ -158,6 +160,47 @@ class ResetService:
                                 kind=kind, card=card_fp, verdict=jti)
         return self._decide(ev, now, True, "RESERVED", "reservation recorded: reset at a store kiosk within 24 hours",
                             kind=kind, card=card_fp, reservation=rid, verdict=jti, expires_at=exp)
+
+    def submit_auth_proof(self, nonce, auth_cert_der, sign_cert_der, signature):
+        """A user-authentication-PIN reset reservation (no face step, domain.md §1): the phone had the card verify
+        the signing PIN and sign auth_proof_digest(aud, nonce, SHA-256(auth certificate)) with the signing key.
+        Checks: the nonce (burnt now) was issued for an auth reset; both certificates chain to a configured JPKI CA
+        and are valid now; the signature verifies with the signing certificate's key. Limitation: nothing on the
+        card ties its signing certificate to its authentication certificate, so this proves "the holder of A
+        signing key with its PIN vouches for this auth certificate"; the kiosk still has the tapped card itself
+        verify its signing PIN before any reset."""
+        now = int(self.clock())
+        ev = "reserve_auth"
+        if not isinstance(nonce, str) or not _HEX.fullmatch(nonce):
+            return self._decide(ev, now, False, "PROOF_MALFORMED", "nonce missing or not hex")
+        state, kind = self.store.consume_nonce(nonce.lower(), now)
+        if state != "ok":
+            msg = {"unknown": "this service never issued this nonce", "used": "the nonce was already used (replay)",
+                   "expired": "the nonce expired before it was used: start again"}[state]
+            return self._decide(ev, now, False, "NONCE_" + state.upper(), msg)
+        if kind != "auth":
+            return self._decide(ev, now, False, "KIND_NEEDS_FACE",
+                                "the nonce was issued for a signing-PIN reset, which needs a face verdict", kind=kind)
+        try:
+            auth = _chain.load(auth_cert_der)
+            sign = _chain.load(sign_cert_der)
+        except ValueError as e:
+            return self._decide(ev, now, False, "PROOF_MALFORMED", str(e), kind=kind)
+        card_fp = hashlib.sha256(auth_cert_der).hexdigest()
+        for what, cert in (("authentication", auth), ("signing", sign)):
+            why = _chain.check(cert, self._ca_certs, now)
+            if why:
+                return self._decide(ev, now, False, "PROOF_CHAIN", f"{what} certificate: {why}", kind=kind,
+                                    card=card_fp)
+        if not _chain.verify_digest(sign, auth_proof_digest(self.aud, nonce.lower(), card_fp), signature):
+            return self._decide(ev, now, False, "PROOF_SIGNATURE",
+                                "the signature does not verify with the signing certificate", kind=kind, card=card_fp)
+        rid = secrets.token_hex(16)
+        exp = now + self.reservation_ttl
+        if not self.store.add_reservation(rid, card_fp, kind, now, exp, "authproof:" + nonce.lower()):
+            return self._decide(ev, now, False, "VERDICT_REPLAYED", "this proof was already used", kind=kind)
+        return self._decide(ev, now, True, "RESERVED", "reservation recorded: reset at a store kiosk within 24 hours",
+                            kind=kind, card=card_fp, reservation=rid, expires_at=exp)
 
     # ---- step 2: the kiosk ---------------------------------------------------------------------------------------
 
@@ -230,6 +273,12 @@ class ResetService:
                                 f"the card reports {tries_after} tries after the reset", tries_left=tries_after, **f)
         return self._decide(ev, now, True, "PIN_RESET", "the PIN was reset and its retry counter restored",
                             tries_left=tries_after, **f)
+
+
+def auth_proof_digest(aud, nonce_hex, auth_cert_sha256_hex):
+    """What the card's signing key signs for an auth-PIN reset reservation (SHA-256, 32 bytes)."""
+    return hashlib.sha256(b"fmreset-auth-reset-v1\0" + aud.encode() + b"\0" + nonce_hex.lower().encode() + b"\0"
+                          + auth_cert_sha256_hex.encode()).digest()
 
 
 def fmv_decision_name(d):

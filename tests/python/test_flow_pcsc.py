@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(REPO, "service"))
 
 from facematch import verdict as fmv  # noqa: E402
 from fmreset.card import PIN_AUTH, PIN_SIGN, Card, PcscTransport  # noqa: E402
-from fmreset.service import ResetService  # noqa: E402
+from fmreset.service import ResetService, auth_proof_digest  # noqa: E402
 from fmreset.store import SQLiteStore  # noqa: E402
 
 JST = zoneinfo.ZoneInfo("Asia/Tokyo")
@@ -390,13 +390,57 @@ def test_other_pin_last_try_is_not_spent(env, fresh_reservation):
     assert d.code == "OTHER_PIN_LAST_TRY" and tries()[0] == 1
 
 
-def test_user_auth_pin_reset_with_signing_pin(env):
-    """Auth-PIN reset: the card verifies the signing PIN; the new PIN is 4 digits; AEON Retail offers it. The
-    reservation for this kind is written straight into the store: the phone-side proof for a user-authentication
-    reset (a signing-key signature, no face step) is not implemented by the reference service yet."""
+def auth_proof(env, n, signer=None, aud=AUD):
+    """Phone step of an auth-PIN reset: the card verifies the signing PIN and signs the proof with its signing key."""
+    t, c = open_card()
+    try:
+        auth = c.auth_cert()
+        c.verify_pin(PIN_SIGN, CARD_PINS["sign"])
+        sign = c.sign_cert()
+        digest = auth_proof_digest(aud, n, hashlib.sha256(auth).hexdigest())
+        sig = signer(digest) if signer else c.sign_sign(digest)
+        return auth, sign, sig
+    finally:
+        close_card(t, c)
+
+
+def test_auth_reservation_refusals(env):
     env.clock.t = jst(9, 0)
-    assert env.svc.store.add_reservation("auth-r1", card_fp(env), "auth", env.clock.t, env.clock.t + 86400,
-                                         "test:auth-r1")
+    n = nonce(env, kind="sign")
+    d = env.svc.submit_auth_proof(n, *auth_proof(env, n))
+    env.outputs.append(d)
+    assert not d.ok and d.code == "KIND_NEEDS_FACE", d
+    n = nonce(env, kind="auth")
+    d = env.svc.submit_auth_proof(n, *auth_proof(env, n, signer=env.card_b.sign_digest))
+    env.outputs.append(d)
+    assert not d.ok and d.code == "PROOF_SIGNATURE", d
+    n = nonce(env, kind="auth")
+    d = env.svc.submit_auth_proof(n, *auth_proof(env, n, aud="https://other-service.example/"))
+    env.outputs.append(d)
+    assert not d.ok and d.code == "PROOF_SIGNATURE", d
+    n = nonce(env, kind="auth")
+    auth, _, _ = auth_proof(env, n)
+    digest = auth_proof_digest(AUD, n, hashlib.sha256(auth).hexdigest())
+    d = env.svc.submit_auth_proof(n, auth, env.rogue.der, env.rogue.sign_digest(digest))
+    env.outputs.append(d)
+    assert not d.ok and d.code == "PROOF_CHAIN", d
+    d = env.svc.submit_auth_proof(n, auth, env.rogue.der, env.rogue.sign_digest(digest))
+    assert not d.ok and d.code == "NONCE_USED", d
+    d = env.svc.submit_auth_proof("ab" * 32, auth, b"junk", b"")
+    assert not d.ok and d.code == "NONCE_UNKNOWN", d
+
+
+def test_user_auth_pin_reset_with_signing_pin(env):
+    """Auth-PIN reset: the phone proves the signing PIN (signing-key signature over the nonce, no face step); at the
+    kiosk the card verifies the signing PIN; the new PIN is 4 digits; AEON Retail offers it."""
+    env.clock.t = jst(9, 0)
+    n = nonce(env, kind="auth")
+    proof = auth_proof(env, n)
+    d = env.svc.submit_auth_proof(n, *proof)
+    env.outputs.append(d)
+    assert d.ok and d.code == "RESERVED" and d["kind"] == "auth" and d["card"] == card_fp(env), d
+    d = env.svc.submit_auth_proof(n, *proof)
+    assert not d.ok and d.code == "NONCE_USED"
     d = kiosk(env, chain="aeon-retail", kind="auth", new="12345")
     assert not d.ok and d.code == "NEW_PIN_FORMAT"
     d = kiosk(env, chain="aeon-retail", kind="auth", other="WRONG123", new="5678")
@@ -457,7 +501,7 @@ def test_every_decision_logged_without_secrets(env):
     lines = env.log.read_text().splitlines()
     recs = [json.loads(x) for x in lines]
     assert len(recs) >= len([o for o in env.outputs if isinstance(o, dict)])
-    assert {r["event"] for r in recs} == {"nonce", "reserve", "kiosk"}
+    assert {r["event"] for r in recs} == {"nonce", "reserve", "reserve_auth", "kiosk"}
     codes = {r["code"] for r in recs}
     for c in ("RESERVED", "PIN_RESET", "NONCE_USED", "RESERVATION_USED", "RESERVATION_EXPIRED", "OUTSIDE_HOURS",
               "VERDICT_SIGNATURE", "VERDICT_AUD", "VERDICT_EXPIRED", "DECISION_NOT_MATCH", "OTHER_PIN_WRONG",
