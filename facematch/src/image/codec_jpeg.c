@@ -35,11 +35,50 @@ static fm_status jpeg_fail(fm_ctx *ctx, tjhandle tj, const char *what)
     return fm_fail(ctx, jpeg_status(msg), "JPEG %s: %s", what, msg);
 }
 
+/* Walks the marker segments from SOI to the end of the first SOS header. libjpeg's memory source pads cut data
+ * with a fake EOI, so a header cut short shows up as a confusing parse error ("missing SOS marker", "Bogus
+ * Huffman table"): this walk reports it as truncated instead. Malformed structure is left to libjpeg. */
+static fm_status jpeg_walk_header(fm_ctx *ctx, const uint8_t *p, size_t n)
+{
+    size_t pos = 2; /* after SOI */
+    for (;;) {
+        if (pos >= n)
+            return fm_fail(ctx, FM_ERR_TRUNCATED, "JPEG data ends in the header (at byte %zu)", pos);
+        if (p[pos] != 0xFF)
+            return FM_OK; /* not a marker: libjpeg will say what is wrong */
+        while (pos < n && p[pos] == 0xFF) /* fill bytes */
+            pos++;
+        if (pos >= n)
+            return fm_fail(ctx, FM_ERR_TRUNCATED, "JPEG data ends in the header (at byte %zu)", pos);
+        uint8_t m = p[pos++];
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) /* TEM, RSTn: no length */
+            continue;
+        if (m == 0xD9 || m == 0xD8 || m == 0x00)
+            return FM_OK; /* EOI/SOI/stuffing before any scan: malformed, libjpeg reports it */
+        if (n - pos < 2)
+            return fm_fail(ctx, FM_ERR_TRUNCATED, "JPEG data ends inside marker FF%02X (at byte %zu)", m, pos - 2);
+        size_t len = ((size_t)p[pos] << 8) | p[pos + 1];
+        if (len < 2)
+            return FM_OK;
+        if (n - pos < len)
+            return fm_fail(ctx, FM_ERR_TRUNCATED, "JPEG data ends inside marker FF%02X (at byte %zu)", m, pos - 2);
+        pos += len;
+        if (m == 0xDA) { /* SOS: entropy-coded data follows; it must not be empty */
+            if (pos >= n)
+                return fm_fail(ctx, FM_ERR_TRUNCATED, "JPEG data ends right after the scan header");
+            return FM_OK;
+        }
+    }
+}
+
 fm_status fmi_jpeg_decode(fm_ctx *ctx, const uint8_t *data, size_t len, fm_pixfmt want, int header_only,
                           fm_image_info *info, fm_image **out)
 {
     if ((unsigned long)len != len)
         return fm_fail(ctx, FM_ERR_LIMIT, "JPEG data too large");
+    fm_status wst = jpeg_walk_header(ctx, data, len);
+    if (wst != FM_OK)
+        return wst;
     tjhandle tj = tjInitDecompress();
     if (!tj)
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "cannot create a TurboJPEG decompressor");
