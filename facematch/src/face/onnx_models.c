@@ -396,21 +396,25 @@ fm_status onnx_ultraface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *aren
     if (!in)
         return fm_ctx_errcode(ctx) != FM_OK ? fm_ctx_errcode(ctx) : FM_ERR_INTERNAL;
     float *buf = malloc((8840 + 17680) * sizeof(float));
-    onnx_face *cand = malloc(4420 * sizeof *cand);
-    char *removed = malloc(4420);
-    if (!buf || !cand || !removed) {
-        free(buf);
-        free(cand);
-        free(removed);
+    if (!buf)
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "onnx: out of memory");
-    }
     float *scores = buf, *boxes = scores + 8840;
     onnx_ultraface_input(img, in);
     float *outs[2] = {scores, boxes};
     st = onnx_run(ctx, m, arena, in, outs, threads);
-    int n = 0;
+    int n = 0, ncand = 0;
+    onnx_face *cand = NULL;
+    char *removed = NULL;
+    if (st == FM_OK) { /* candidates are few: size the NMS buffers by the count above the threshold */
+        for (int i = 0; i < 4420; i++)
+            ncand += scores[i * 2 + 1] >= thr;
+        cand = malloc((size_t)(ncand ? ncand : 1) * sizeof *cand);
+        removed = malloc((size_t)(ncand ? ncand : 1));
+        if (!cand || !removed)
+            st = fm_fail(ctx, FM_ERR_NO_MEMORY, "onnx: out of memory");
+    }
     if (st == FM_OK) {
-        for (int i = 0; i < 4420; i++) {
+        for (int i = 0; i < 4420 && n < ncand; i++) {
             float s = scores[i * 2 + 1];
             if (!(s >= thr))
                 continue;
