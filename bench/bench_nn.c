@@ -2,7 +2,7 @@
  * (tests/oracle_cv/oracle_cv bench, a separate process), plus the whole UltraFace / BlazeFace detection on a 640x480
  * frame (resize + network + decoding + NMS) and the peak RSS with all six models loaded.
  *
- *   bench_nn [--iterations N] [--oracle PATH] [--json]
+ *   bench_nn [--iterations N] [--threads N] [--oracle PATH] [--json]   (--threads: ours only; default 1)
  *
  * One core: the process re-executes itself with OPENBLAS_NUM_THREADS=1 unless that is already set, so a threaded
  * OpenBLAS does not add threads; our own FM_PARAM_THREADS-style splitting is set to 1; OpenCV runs with
@@ -68,22 +68,26 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
         /* if re-exec fails, go on (numbers may then include OpenBLAS threads) */
     }
-    int iters = 50, json = 0;
+    int iters = 50, json = 0, threads = 1;
     char oracle[4096] = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iterations") && i + 1 < argc)
             iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--oracle") && i + 1 < argc)
             snprintf(oracle, sizeof oracle, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else {
-            fprintf(stderr, "usage: bench_nn [--iterations N] [--oracle PATH] [--json]\n");
+            fprintf(stderr, "usage: bench_nn [--iterations N] [--threads N] [--oracle PATH] [--json]\n");
             return 2;
         }
     }
     if (iters < 1)
         iters = 1;
+    if (threads < 1)
+        threads = 1;
     if (!oracle[0]) { /* <build>/bench/bench_nn -> <build>/tests/oracle_cv/oracle_cv */
         char self[4000];
         ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -138,7 +142,7 @@ int main(int argc, char **argv)
             outs[o] = malloc(onnx_model_output_size(m[i], o) * sizeof(float));
         for (int it = 0; it < iters + 3; it++) {
             double t0 = now_ms(), c0 = cpu_ms();
-            onnx_run(ctx, m[i], &arena, x, outs, 1);
+            onnx_run(ctx, m[i], &arena, x, outs, threads);
             tc[it] = cpu_ms() - c0;
             t[it] = now_ms() - t0;
         }
@@ -159,14 +163,15 @@ int main(int argc, char **argv)
     onnx_rgb_view v = {frame, W, H, (size_t)W * 3};
     onnx_face faces[64];
     int nf;
+    onnx_detect_opts dopt = {0, 0, threads};
     double det_ms[2], det_min[2], det_cpu[2];
     for (int d = 0; d < 2; d++) {
         for (int it = 0; it < iters + 3; it++) {
             double t0 = now_ms(), c0 = cpu_ms();
             if (d == 0)
-                onnx_ultraface_detect(ctx, m[0], &arena, &v, NULL, faces, 64, &nf);
+                onnx_ultraface_detect(ctx, m[0], &arena, &v, &dopt, faces, 64, &nf);
             else
-                onnx_blazeface_detect(ctx, m[5], &arena, &v, NULL, faces, 64, &nf);
+                onnx_blazeface_detect(ctx, m[5], &arena, &v, &dopt, faces, 64, &nf);
             tc[it] = cpu_ms() - c0;
             t[it] = now_ms() - t0;
         }
@@ -177,7 +182,7 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     if (json) {
-        printf("{\"threads\":1,\"iterations\":%d,\"models\":[", iters);
+        printf("{\"threads\":%d,\"iterations\":%d,\"models\":[", threads, iters);
         for (int i = 0; i < 6; i++)
             printf("%s{\"model\":\"%s\",\"ours_ms\":%.3f,\"ours_min_ms\":%.3f,\"ours_cpu_ms\":%.3f,"
                    "\"opencv_ms\":%.3f,\"opencv_cpu_ms\":%.3f}",
@@ -187,8 +192,8 @@ int main(int argc, char **argv)
                "\"blazeface\":%.3f,\"blazeface_min\":%.3f,\"blazeface_cpu\":%.3f},\"peak_rss_kb\":%ld}\n",
                det_ms[0], det_min[0], det_cpu[0], det_ms[1], det_min[1], det_cpu[1], ru.ru_maxrss);
     } else {
-        printf("one thread, medians of %d runs (OPENBLAS_NUM_THREADS=%s); wall = elapsed, cpu = this thread's CPU time\n",
-               iters, getenv("OPENBLAS_NUM_THREADS"));
+        printf("%d thread(s) (OpenCV: 1), medians of %d runs (OPENBLAS_NUM_THREADS=%s); wall = elapsed, cpu = this "
+               "thread's CPU time\n", threads, iters, getenv("OPENBLAS_NUM_THREADS"));
         printf("%-44s %9s %9s %9s %11s %11s %9s\n", "model (forward pass only)", "ours wall", "(min)", "ours cpu",
                "OpenCV wall", "OpenCV cpu", "cpu ratio");
         for (int i = 0; i < 6; i++) {
