@@ -41,7 +41,8 @@ typedef struct onnx_face {
 } onnx_face;
 
 typedef struct onnx_detect_opts {
-    float score_threshold; /* <= 0: model default (UltraFace 0.65 as faceplugin; BlazeFace 0.75 as MediaPipe) */
+    float score_threshold; /* <= 0: model default (UltraFace 0.65 as faceplugin; BlazeFace 0.75 as the classic front-model
+                              decoders — MediaPipe's newer short-range graph uses 0.5 with the same anchors) */
     float nms_threshold;   /* <= 0: model default (UltraFace 0.4; BlazeFace 0.3) */
     int threads;           /* >= 1 */
 } onnx_detect_opts;
