@@ -9,7 +9,7 @@
 typedef struct img_entry {
     char *path;      /* relative, as in the CSV */
     int ok;          /* descriptor computed */
-    float d[128];
+    float d[FM_DESCRIPTOR_MAX];
 } img_entry;
 
 typedef struct pair {
@@ -23,6 +23,7 @@ typedef struct eval_state {
     const char *root;
     const fm_engine *eng;
     const face_cli_opts *o;
+    fm_embedder emb;
     pthread_mutex_t mu;
     int next, done, failed_load;
 } eval_state;
@@ -79,7 +80,7 @@ static void *worker(void *arg)
             load_fail = 1;
         } else if (face_cli_detect(ctx, S->eng, S->o, img, &faces, &n) == FM_OK && n > 0) {
             int k = face_cli_largest(faces, n);
-            e->ok = fm_embed_face(ctx, S->eng, FM_EMBED_DLIB, img, &faces[k], e->d, 128) == FM_OK;
+            e->ok = fm_embed_face(ctx, S->eng, S->emb, img, &faces[k], e->d, FM_DESCRIPTOR_MAX) == FM_OK;
         }
         free(faces);
         fm_image_destroy(img);
@@ -182,10 +183,14 @@ int cmd_eval(int argc, char **argv)
     o.models_dir = cli_models_dir(&argc, argv, dirbuf, sizeof dirbuf);
     const char *pairs_csv = NULL, *ids_csv = NULL, *root = ".", *out = NULL, *plot = NULL;
     long threads = 1;
+    fm_embedder emb = FM_EMBED_DLIB;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             printf("usage: facematch eval (--pairs CSV | --identities CSV) --root DIR --out OUT.csv [--threads N]\n"
                    "                      [--plot FILE.png] [--threshold T] [--models DIR] [--detector auto|fast|mmod]\n"
+                   "                      [--embedder dlib|fr512]\n"
+                   "--embedder: dlib (default: 5 points, 150x150 chip, ResNet 128-d, Euclidean distance) or fr512\n"
+                   "(dlib 68 points, 112x112 five-point alignment, fr_feature.onnx 512-d, distance 1 - cosine).\n"
                    "--pairs: CSV with header path_a,path_b,same (same = 1/0 or true/false), paths relative to DIR.\n"
                    "--identities: CSV with header path,identity[,...]: every pair of rows is evaluated (same identity\n"
                    "= genuine pair). Each image is processed once (largest face, dlib 128-d descriptor).\n"
@@ -211,6 +216,15 @@ int cmd_eval(int argc, char **argv)
             out = argv[++i];
         else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc)
             plot = argv[++i];
+        else if (strcmp(argv[i], "--embedder") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "dlib") == 0)
+                emb = FM_EMBED_DLIB;
+            else if (strcmp(v, "fr512") == 0)
+                emb = FM_EMBED_FR512;
+            else
+                return cli_error("eval", FM_ERR_INVALID_ARGUMENT, "--embedder must be dlib or fr512");
+        }
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             char *end;
             threads = strtol(argv[++i], &end, 10);
@@ -333,7 +347,7 @@ int cmd_eval(int argc, char **argv)
     {
         fm_ctx *ctx = fm_ctx_create();
         fm_engine *eng = NULL;
-        fm_status st = ctx ? face_cli_engine(ctx, &o, 1, &eng) : FM_ERR_NO_MEMORY;
+        fm_status st = ctx ? face_cli_engine_ex(ctx, &o, 1, emb, &eng) : FM_ERR_NO_MEMORY;
         if (st != FM_OK) {
             rc = cli_error("eval", st, "models: %s", ctx ? fm_ctx_errmsg(ctx) : "out of memory");
             fm_ctx_destroy(ctx);
@@ -346,6 +360,7 @@ int cmd_eval(int argc, char **argv)
         S.root = root;
         S.eng = eng;
         S.o = &o;
+        S.emb = emb;
         pthread_mutex_init(&S.mu, NULL);
         pthread_t th[64];
         int started = 0;
@@ -362,7 +377,8 @@ int cmd_eval(int argc, char **argv)
         for (size_t k = 0; k < npairs; k++) {
             img_entry *a = &imgs[pairs[k].a], *b = &imgs[pairs[k].b];
             fm_compare_result res;
-            if (a->ok && b->ok && fm_compare(ctx, FM_EMBED_DLIB, a->d, b->d, 128, 0, &res) == FM_OK)
+            if (a->ok && b->ok &&
+                fm_compare(ctx, emb, a->d, b->d, (size_t)fm_embedder_dim(emb), 0, &res) == FM_OK)
                 pairs[k].dist = res.distance;
             else
                 pairs[k].dist = NAN;
@@ -474,7 +490,7 @@ int cmd_eval(int argc, char **argv)
             if (!isfinite(t))
                 break;
         }
-        double thr = o.threshold > 0 ? o.threshold : fm_default_threshold(FM_EMBED_DLIB);
+        double thr = o.threshold > 0 ? o.threshold : fm_default_threshold(emb);
         size_t fa = 0, fr = 0;
         for (size_t k = 0; k < ni; k++)
             fa += id[k] < thr;
@@ -486,6 +502,7 @@ int cmd_eval(int argc, char **argv)
         cli_json j;
         json_begin(&j, stdout);
         json_obj_open(&j, NULL);
+        json_str(&j, "embedder", emb == FM_EMBED_DLIB ? "dlib" : "fr512");
         json_int(&j, "pairs", (long long)npairs);
         json_int(&j, "genuine", (long long)ng);
         json_int(&j, "impostor", (long long)ni);

@@ -41,11 +41,20 @@ int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli
 
 fm_status face_cli_engine(fm_ctx *ctx, const face_cli_opts *o, int need_detector, fm_engine **out)
 {
+    return face_cli_engine_ex(ctx, o, need_detector, FM_EMBED_DLIB, out);
+}
+
+fm_status face_cli_engine_ex(fm_ctx *ctx, const face_cli_opts *o, int need_detector, fm_embedder emb,
+                             fm_engine **out)
+{
     fm_engine_config cfg;
     fm_engine_config_init(&cfg);
     cfg.models_dir = o->models_dir;
     cfg.verify_sha256 = o->verify;
-    cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5);
+    if (emb == FM_EMBED_FR512)
+        cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_FP_FEATURE) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP68);
+    else
+        cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5);
     if (need_detector) {
         if (!o->detector_set || o->detector == FM_DETECTOR_MMOD || o->detector == FM_DETECTOR_AUTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD);

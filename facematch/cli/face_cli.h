@@ -17,6 +17,9 @@ typedef struct face_cli_opts {
 int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli_opts *o);
 /* Engine with the dlib ResNet, 5-point predictor, MMOD and (when loadable) the fast detector. */
 fm_status face_cli_engine(fm_ctx *ctx, const face_cli_opts *o, int need_detector, fm_engine **out);
+/* As face_cli_engine, with the models an embedder needs (FR512: 68-point predictor and fr_feature.onnx). */
+fm_status face_cli_engine_ex(fm_ctx *ctx, const face_cli_opts *o, int need_detector, fm_embedder emb,
+                             fm_engine **out);
 fm_detector face_cli_detector(const fm_engine *e, const face_cli_opts *o);
 /* Detects every face; *faces malloc'd (free()), *n = count (sorted by score). */
 fm_status face_cli_detect(fm_ctx *ctx, const fm_engine *e, const face_cli_opts *o, const fm_image *img,
