@@ -1189,6 +1189,29 @@ FM_API fm_status fm_session_verdict_input(fm_ctx *ctx, const fm_session_result *
                                           int portrait_auth /* fm_portrait_auth */, const uint8_t *card_cert_der,
                                           size_t card_cert_len, struct fm_verdict_input *in);
 
+/* ---- liveness signals: passive anti-spoof on one image (what `facematch pad-eval` measures) ---------------- */
+
+/** Passive presentation-attack scorer: faceplugin fr_liveness.onnx (its authors' crop: the detector box scaled
+ *  2.7x, 128x128) plus image cues, fused (README "Liveness signals"). Belongs to one thread (holds scratch). */
+typedef struct fm_pad fm_pad;
+
+typedef struct fm_pad_result {
+    double live;        /* fused probability live, 0..1: live if live >= the threshold */
+    double model_live;  /* fr_liveness softmax[0] alone */
+    double moire;       /* screen cue: log10 of the strongest outer-ring spectral peak over the ring's median */
+    double specular;    /* fraction of near-white unsaturated face pixels */
+    double colour;      /* chroma standard deviation over the face */
+} fm_pad_result;
+
+/** Loads fr_liveness.onnx and fr_eye.onnx from models_dir (NULL = fm_models_default_dir()), SHA-256 checked. */
+FM_API fm_status fm_pad_create(fm_ctx *ctx, const char *models_dir, fm_pad **out);
+FM_API void fm_pad_destroy(fm_pad *pad);
+/** The operating threshold on fm_pad_result.live calibrated on liveness/pad.csv (README "Liveness signals"). */
+FM_API double fm_pad_default_threshold(void);
+/** Scores the face in box (as returned by fm_detect with the fast detector) of img (any fm_image). */
+FM_API fm_status fm_pad_score(fm_ctx *ctx, fm_pad *pad, const fm_image *img, const fm_face_box *box,
+                              fm_pad_result *out);
+
 #ifdef __cplusplus
 }
 #endif
