@@ -388,7 +388,8 @@ typedef struct fm_detect_options {
                                0.7 (fast), 0.0 (MMOD: dlib's adjust_threshold, may be negative) */
     float nms_iou;          /* non-maximum suppression overlap; default 0.3 (fast); MMOD uses its trained rules */
     int min_size;           /* ignore faces whose width is smaller, pixels; default 0 */
-    int upsample;           /* MMOD only: 1 = double the image first (finds ~40 px faces); default 0 */
+    int upsample;           /* MMOD only: 1 = double the image first (finds ~40 px faces); default 0.
+                               Not implemented yet: 1 gives FM_ERR_UNSUPPORTED */
 } fm_detect_options;
 
 FM_API void fm_detect_options_init(fm_detect_options *opt);

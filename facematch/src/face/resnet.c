@@ -139,8 +139,10 @@ fm_status fm_resnet_embed(const fm_resnet *rn, fm_ctx *ctx, const uint8_t *chip,
             st = fm_fail(ctx, FM_ERR_INTERNAL, "descriptor has %zu values", nn_tensor_size(&o));
         else
             memcpy(desc, o.data, 128 * sizeof(float));
+        fm_wipe(o.data, nn_tensor_size(&o) * sizeof(float)); /* the descriptor is a biometric template */
     }
     free(arena);
+    fm_wipe(in, (size_t)3 * S * S * sizeof(float)); /* the face image */
     free(in);
     return st;
 }
