@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TILES 65536
+/* OpenJPEG allocates per-tile state while reading the main header: a 1x1-pixel tile grid over a modest image is a
+ * denial of service. Real files use one tile or tiles of 64x64 and up; 4096 tiles cover 16 Mpixel at 64x64. */
+#define MAX_TILES 4096
 #define MAX_COMPONENTS 4
 
 /* ---- structure walker -------------------------------------------------------------------------------------- */
