@@ -30,7 +30,9 @@ def run_demo(tmp_path, *extra):
     if not os.path.exists("/usr/bin/python3"):
         pytest.skip("Debian /usr/bin/python3 missing")
     env = dict(os.environ, TMPDIR=str(tmp_path), FACEMATCH_SAMPLES=samples_dir())
-    r = subprocess.run([cli, "demo", "--kiosk-time", "10:00", "--keep", *extra], capture_output=True, text=True,
+    if "--kiosk-time" not in extra:
+        extra = ("--kiosk-time", "10:00") + extra
+    r = subprocess.run([cli, "demo", "--keep", *extra], capture_output=True, text=True,
                        env=env, timeout=600)
     if r.returncode == 4:
         pytest.skip("models missing: " + r.stderr.strip())
@@ -69,3 +71,10 @@ def test_demo_with_another_person_as_the_live_face_gets_no_reservation(tmp_path)
     assert "REFUSED DECISION_NOT_MATCH" in r.stdout and "REFUSED RESERVATION_NONE" in r.stdout
     assert "ACCEPTED" not in r.stdout
     assert not leaked(r.stdout + r.stderr)
+
+
+def test_demo_kiosk_at_night_is_refused(tmp_path):
+    r, work = run_demo(tmp_path, "--kiosk-time", "02:00")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "ACCEPTED RESERVED" in r.stdout and "REFUSED OUTSIDE_HOURS" in r.stdout
+    assert "PIN_RESET" not in r.stdout
