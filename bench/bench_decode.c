@@ -207,7 +207,8 @@ int main(int argc, char **argv)
     int skipped = 0, card_made = 0;
     size_t card_bytes[64];
     for (int k = 0; k < nfiles; k++) {
-        fprintf(stderr, "\rbench_decode: reading %d/%d", k + 1, nfiles);
+        if ((k + 1) % 20 == 0 || k + 1 == nfiles)
+            fprintf(stderr, "\rbench_decode: reading %d/%d", k + 1, nfiles);
         size_t len = 0;
         uint8_t *b = read_file(files[k], &len);
         fm_image_info info;
@@ -254,7 +255,8 @@ int main(int argc, char **argv)
     }
     double *rw = malloc(sizeof(double) * (size_t)repeat), *rc = malloc(sizeof(double) * (size_t)repeat);
     for (int k = 0; k < nitems; k++) {
-        fprintf(stderr, "\rbench_decode: decoding %d/%d (%s)            ", k + 1, nitems, SETS[items[k].set]);
+        if ((k + 1) % 20 == 0 || k + 1 == nitems)
+            fprintf(stderr, "\rbench_decode: decoding %d/%d", k + 1, nitems);
         int ok = 1;
         for (int r = 0; r < repeat; r++) {
             fm_image *im = NULL;

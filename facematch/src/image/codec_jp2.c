@@ -305,6 +305,15 @@ static fm_status jp2_output(fm_ctx *ctx, opj_image_t *img, fm_image **out)
             const int32_t *xm = xmap + (size_t)c * (size_t)w;
             const uint8_t *lut = luts[c];
             const int32_t off = k->sgnd ? (int32_t)(1u << (k->prec - 1)) : 0, maxv = (int32_t)((1u << k->prec) - 1);
+            uint8_t *dc = d + c;
+            if (k->w == c0->w && k->dx == c0->dx && k->x0 == c0->x0 && k->prec == 8 && !k->sgnd) {
+                /* common case (full-resolution 8-bit unsigned component): no index map, no table */
+                for (int x = 0; x < w; x++, dc += bpp) {
+                    int32_t v = row[x];
+                    *dc = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+                continue;
+            }
             for (int x = 0; x < w; x++) {
                 int32_t v = row[xm[x]] + off;
                 v = v < 0 ? 0 : v > maxv ? maxv : v;
