@@ -12,6 +12,8 @@
  *       and a line per detected event
  *         E blink <t_start> <t_end> <duration>      E turn_left|turn_right|nod <t_start> <t_end> <peak_deg>
  *       using the largest face, lv_blink_* and lv_motion_* with default parameters.
+ *   bench_liveness --replay [--close-ratio R] [--open-ratio R] [--p-closed P] [--min-dur S] [--turn-deg D]
+ *       Reads the F lines of an earlier --stream run from stdin and reruns only the event detectors (tuning).
  */
 #include "facematch.h"
 #include "liveness/liveness.h"
@@ -84,6 +86,33 @@ static int largest(const fm_face_box *f, size_t n)
         }
     }
     return best;
+}
+
+static int replay(const lv_blink_params *bp, const lv_motion_params *mp)
+{
+    lv_blink_detector bd;
+    lv_motion_detector md;
+    lv_blink_init(&bd, bp);
+    lv_motion_init(&md, mp);
+    char line[512];
+    while (fgets(line, sizeof line, stdin)) {
+        double t, ear, pc, yaw, pitch;
+        int nf;
+        char se[32], sp[32], sy[32], spi[32];
+        if (sscanf(line, "F %lf %d %31s %31s %31s %31s", &t, &nf, se, sp, sy, spi) != 6)
+            continue;
+        ear = strtod(se, NULL);
+        pc = strtod(sp, NULL);
+        yaw = strtod(sy, NULL);
+        pitch = strtod(spi, NULL);
+        lv_blink_event be;
+        if (lv_blink_push(&bd, t, ear, pc, &be))
+            printf("E blink %.4f %.4f %.4f\n", be.t_start, be.t_end, be.duration);
+        lv_motion_event me;
+        if (lv_motion_push(&md, t, yaw, pitch, &me))
+            printf("E %s %.4f %.4f %.2f\n", lv_motion_name(me.motion), me.t_start, me.t_end, me.peak_deg);
+    }
+    return 0;
 }
 
 static int stream(const char *models, int pad_every)
@@ -170,7 +199,11 @@ static int stream(const char *models, int pad_every)
 int main(int argc, char **argv)
 {
     const char *image = NULL, *models = NULL;
-    int iters = 30, json = 0, do_stream = 0, pad_every = 0;
+    int iters = 30, json = 0, do_stream = 0, pad_every = 0, do_replay = 0;
+    lv_blink_params bp;
+    lv_motion_params mop;
+    lv_blink_params_init(&bp);
+    lv_motion_params_init(&mop);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--image") && i + 1 < argc)
             image = argv[++i];
@@ -184,6 +217,18 @@ int main(int argc, char **argv)
             json = 1;
         else if (!strcmp(argv[i], "--stream"))
             do_stream = 1;
+        else if (!strcmp(argv[i], "--replay"))
+            do_replay = 1;
+        else if (!strcmp(argv[i], "--close-ratio") && i + 1 < argc)
+            bp.close_ratio = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--open-ratio") && i + 1 < argc)
+            bp.open_ratio = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--p-closed") && i + 1 < argc)
+            bp.p_closed = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--min-dur") && i + 1 < argc)
+            bp.min_dur = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--turn-deg") && i + 1 < argc)
+            mop.turn_deg = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_liveness [--image FILE] [--models DIR] [--iterations N] [--json]\n"
                             "       bench_liveness --stream [--pad-every N] [--models DIR]\n");
@@ -194,6 +239,8 @@ int main(int argc, char **argv)
         iters = 1;
     if (!(ctx = fm_ctx_create()))
         return 1;
+    if (do_replay)
+        return replay(&bp, &mop);
     if (do_stream)
         return stream(models, pad_every);
 

@@ -107,13 +107,14 @@ double lv_pad_default_threshold(void);
 /* ---- blink detector --------------------------------------------------------------------------------------- */
 
 typedef struct lv_blink_params {
-    double close_ratio;    /* closed when EAR < close_ratio * baseline (default 0.75) */
-    double open_ratio;     /* reopened when EAR > open_ratio * baseline (default 0.88) */
-    double p_closed;       /* eye model: closed when p > p_closed (default 0.5; ignored when the input is NaN) */
+    double close_ratio;    /* closed when EAR < close_ratio * baseline (default 0.8) */
+    double open_ratio;     /* reopened when EAR > open_ratio * baseline (default 0.9) */
+    double p_closed;       /* eye model: closed when p > p_closed (default 0.5; ignored when the input is NaN or
+                              when the model's own open-eye baseline p_base exceeds 0.3) */
     double min_dur, max_dur; /* accepted closed durations, seconds (default 0.1 / 0.5; min is measured generously:
                                 from the last open frame before to the first open frame after, minus one frame) */
     double baseline_tau;   /* time constant of the open-eye baseline (default 2.0 s) */
-    double warmup;         /* seconds of open-eye frames before blinks are reported (default 0.3) */
+    double warmup;         /* seconds of open-eye frames before blinks are reported (default 0.15) */
     double max_gap;        /* a gap longer than this between frames resets the closure in progress (default 0.25 s) */
 } lv_blink_params;
 
@@ -132,6 +133,8 @@ typedef struct lv_blink_detector {
     int closed;
     double closed_since, min_ratio;
     int blinks;             /* blinks reported so far */
+    double p_base;          /* eye model's mean closed-probability on frames the EAR calls open (NaN until seen):
+                               the model is trusted only while this stays low (it fails on some faces/glasses) */
 } lv_blink_detector;
 
 void lv_blink_params_init(lv_blink_params *p);
@@ -150,13 +153,14 @@ typedef enum lv_motion {
 } lv_motion;
 
 typedef struct lv_motion_params {
-    double turn_deg;       /* yaw change from neutral that completes a turn (default 20) */
+    double turn_deg;       /* yaw change from neutral that completes a turn (default 15) */
     double nod_deg;        /* pitch change that counts as the nod's low point (default 12) */
     double nod_return;     /* nod completes when pitch comes back within this of neutral (default 0.5 * nod_deg) */
-    double min_sweep_s;    /* minimum time from leaving neutral to reaching the target (default 0.08 s) */
+    double min_sweep_s;    /* minimum time from leaving neutral to reaching the target (default 0.03 s) */
     double max_sweep_s;    /* maximum time (default 3.0 s) */
     double max_speed;      /* deg/s between consecutive frames; faster = implausible jump, resets (default 600) */
-    int min_bands;         /* intermediate angle bands that must be visited on the way (default 2) */
+    int min_bands;         /* intermediate angle bands (of 3 between neutral and the target) that must be seen on
+                              the way (default 1: at 30 fps a brisk 200 deg/s turn gives ~1-2 samples in between) */
     double neutral_tau;    /* time constant of the neutral-pose estimate while near frontal (default 1.5 s) */
     double max_gap;        /* longer frame gaps reset the sweep in progress (default 0.3 s) */
 } lv_motion_params;
@@ -178,11 +182,17 @@ typedef struct lv_motion_detector {
     unsigned bands[3];      /* bit i: band i of (0, target) visited */
     int reached[3];         /* nod: low point reached, waiting for the return */
     double reached_t[3];
+    double hist[2][2];      /* previous two raw (yaw, pitch) samples: a median of 3 suppresses landmark jitter */
+    int hist_n;
 } lv_motion_detector;
 
 void lv_motion_params_init(lv_motion_params *p);
 void lv_motion_init(lv_motion_detector *d, const lv_motion_params *p /* NULL = defaults */);
-/* Feeds one frame's pose (NaN = none this frame). Returns 1 and fills *ev when a motion completed, else 0. */
+/* Sets the neutral pose explicitly (e.g. the mean pose while the face settled frontal); otherwise the first frame
+ * starts it and it follows the head slowly while the head is near it and no sweep is in progress. */
+void lv_motion_set_neutral(lv_motion_detector *d, double yaw0, double pitch0);
+/* Feeds one frame's pose (NaN = none this frame); the detector works on the median of the last 3 samples.
+ * A nod is cancelled when the yaw leaves neutral by more than half a turn (pitch couples with large yaw). Returns 1 and fills *ev when a motion completed, else 0. */
 int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv_motion_event *ev);
 const char *lv_motion_name(lv_motion m);
 

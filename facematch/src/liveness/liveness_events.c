@@ -8,13 +8,13 @@
 
 void lv_blink_params_init(lv_blink_params *p)
 {
-    p->close_ratio = 0.75;
-    p->open_ratio = 0.88;
+    p->close_ratio = 0.8;
+    p->open_ratio = 0.9;
     p->p_closed = 0.5;
     p->min_dur = 0.1;
     p->max_dur = 0.5;
     p->baseline_tau = 2.0;
-    p->warmup = 0.3;
+    p->warmup = 0.15;
     p->max_gap = 0.25;
 }
 
@@ -30,6 +30,7 @@ void lv_blink_init(lv_blink_detector *d, const lv_blink_params *p)
     d->last_open_t = NAN;
     d->closed_since = NAN;
     d->min_ratio = NAN;
+    d->p_base = NAN;
 }
 
 int lv_blink_push(lv_blink_detector *d, double t, double ear, double p_closed, lv_blink_event *ev)
@@ -59,7 +60,13 @@ int lv_blink_push(lv_blink_detector *d, double t, double ear, double p_closed, l
         return 0;
     }
     double ratio = ear / d->baseline;
-    int model_closed = isfinite(p_closed) && p_closed > d->p.p_closed;
+    /* the eye model counts only while it agrees with the EAR on open eyes (p_base low) */
+    int model_ok = isfinite(p_closed) && isfinite(d->p_base) && d->p_base < 0.3;
+    int model_closed = model_ok && p_closed > d->p.p_closed;
+    if (isfinite(p_closed) && ratio > d->p.open_ratio && !d->closed) {
+        double a = dt > 0 ? 1 - exp(-dt / d->p.baseline_tau) : 0.05;
+        d->p_base = isfinite(d->p_base) ? d->p_base + fmax(a, 0.1) * (p_closed - d->p_base) : p_closed;
+    }
     int is_closed = ratio < d->p.close_ratio || (model_closed && ratio < d->p.open_ratio);
     int is_open = ratio > d->p.open_ratio && !model_closed;
     int fired = 0;
@@ -111,13 +118,13 @@ int lv_blink_push(lv_blink_detector *d, double t, double ear, double p_closed, l
 
 void lv_motion_params_init(lv_motion_params *p)
 {
-    p->turn_deg = 20;
+    p->turn_deg = 15;
     p->nod_deg = 12;
     p->nod_return = 6;
-    p->min_sweep_s = 0.08;
+    p->min_sweep_s = 0.03;
     p->max_sweep_s = 3.0;
     p->max_speed = 600;
-    p->min_bands = 2;
+    p->min_bands = 1;
     p->neutral_tau = 1.5;
     p->max_gap = 0.3;
 }
@@ -131,6 +138,19 @@ void lv_motion_init(lv_motion_detector *d, const lv_motion_params *p)
         lv_motion_params_init(&d->p);
     d->yaw0 = d->pitch0 = NAN;
     d->last_t = d->last_yaw = d->last_pitch = NAN;
+}
+
+void lv_motion_set_neutral(lv_motion_detector *d, double yaw0, double pitch0)
+{
+    if (d && isfinite(yaw0) && isfinite(pitch0)) {
+        d->yaw0 = yaw0;
+        d->pitch0 = pitch0;
+    }
+}
+
+static double med3(double a, double b, double c)
+{
+    return fmax(fmin(a, b), fmin(fmax(a, b), c));
 }
 
 const char *lv_motion_name(lv_motion m)
@@ -165,8 +185,23 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
     if (dt > d->p.max_gap)
         for (int k = 0; k < 3; k++)
             reset_axis(d, k);
-    /* implausible jump between consecutive frames: a cut or a swapped face, not a head motion */
-    if (dt > 0 && (fabs(yaw - d->last_yaw) / dt > d->p.max_speed || fabs(pitch - d->last_pitch) / dt > d->p.max_speed))
+    /* median of the last three samples (after a gap the history restarts) */
+    double ry = yaw, rp = pitch;
+    if (dt > d->p.max_gap)
+        d->hist_n = 0;
+    if (d->hist_n >= 2) {
+        yaw = med3(d->hist[0][0], d->hist[1][0], ry);
+        pitch = med3(d->hist[0][1], d->hist[1][1], rp);
+    }
+    d->hist[0][0] = d->hist[1][0];
+    d->hist[0][1] = d->hist[1][1];
+    d->hist[1][0] = ry;
+    d->hist[1][1] = rp;
+    if (d->hist_n < 2)
+        d->hist_n++;
+    /* implausible jump between consecutive (filtered) samples: a cut or a swapped face, not a head motion */
+    if (dt > 0 && dt <= d->p.max_gap && isfinite(d->last_yaw) &&
+        (fabs(yaw - d->last_yaw) / dt > d->p.max_speed || fabs(pitch - d->last_pitch) / dt > d->p.max_speed))
         for (int k = 0; k < 3; k++)
             reset_axis(d, k);
     d->last_t = t;
@@ -199,6 +234,10 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
             continue;
         if (v[k] > d->peak[k])
             d->peak[k] = v[k];
+        if (k == 2 && fabs(dy) > 0.5 * d->p.turn_deg) {
+            reset_axis(d, k); /* pitch measured during a large turn is not a nod */
+            continue;
+        }
         int band = (int)floor(v[k] / target[k] * NBANDS);
         if (band >= 1 && band < NBANDS)
             d->bands[k] |= 1u << band;
@@ -219,8 +258,7 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
                 d->reached[k] = 1;
                 d->reached_t[k] = t;
             } else {
-                reset_axis(d, k);
-                d->active[k] = 2; /* wait until back near neutral before another attempt */
+                reset_axis(d, k); /* no intermediate sample: may start again from below the target */
                 continue;
             }
         }
@@ -248,7 +286,7 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
         if (d->active[k] == 2 && v[k] < 0.5 * start_frac * target[k])
             reset_axis(d, k);
     /* neutral pose: follows the head slowly while it is near frontal and no sweep is in progress */
-    if (!d->active[0] && !d->active[1] && !d->active[2] && fabs(dy) < 0.25 * d->p.turn_deg &&
+    if (d->active[0] != 1 && d->active[1] != 1 && d->active[2] != 1 && fabs(dy) < 0.5 * d->p.turn_deg &&
         fabs(dp) < 0.5 * d->p.nod_deg) {
         double a = dt > 0 ? 1 - exp(-dt / d->p.neutral_tau) : 0;
         d->yaw0 += a * dy;

@@ -19,8 +19,9 @@
 #include <string.h>
 
 /* Fusion weights and the operating threshold (bench/pad_calibrate.py output; see README). */
-static const double k_w[5] = {0.0, 1.0, 0.0, 0.0, 0.0}; /* bias, logit(model), moire, specular, colour */
-static const double k_threshold = 0.5;
+static const double k_w[5] = {4.514142, 0.885999, 0.957478, 24.749253, -0.610243}; /* bias, logit(model), moire,
+                                                                                     specular, colour */
+static const double k_threshold = 0.616511;
 
 double lv_pad_default_threshold(void) { return k_threshold; }
 
