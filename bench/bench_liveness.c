@@ -33,6 +33,13 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -272,19 +279,21 @@ int main(int argc, char **argv)
     double *td = calloc((size_t)iters, sizeof(double)), *tl = calloc((size_t)iters, sizeof(double)),
            *te = calloc((size_t)iters, sizeof(double)), *tp = calloc((size_t)iters, sizeof(double)),
            *tpad = calloc((size_t)iters, sizeof(double)), *tall = calloc((size_t)iters, sizeof(double));
-    if (!td || !tl || !te || !tp || !tpad || !tall)
+    double *cd = calloc((size_t)iters, sizeof(double)), *cl = calloc((size_t)iters, sizeof(double)),
+           *cpad = calloc((size_t)iters, sizeof(double)), *call = calloc((size_t)iters, sizeof(double));
+    if (!td || !tl || !te || !tp || !tpad || !tall || !cd || !cl || !cpad || !call)
         return 1;
     for (int it = -1; it < iters; it++) { /* it = -1: warm-up (arena reservation) */
-        double t0 = now_ms();
+        double t0 = now_ms(), c0 = cpu_ms();
         fm_face_box faces[4];
         size_t nf = 0;
         if (fm_detect(ctx, e, img, NULL, faces, 4, &nf) != FM_OK || nf == 0)
             die("no face in the bench image");
-        double t1 = now_ms();
+        double t1 = now_ms(), c1 = cpu_ms();
         fm_point pts[68];
         if (fm_landmarks(ctx, e, img, &faces[0], 68, pts) != FM_OK)
             die("landmarks");
-        double t2 = now_ms();
+        double t2 = now_ms(), c2 = cpu_ms();
         double pc;
         volatile double ear = lv_ear_mean(pts);
         (void)ear;
@@ -293,12 +302,16 @@ int main(int argc, char **argv)
         double t3 = now_ms();
         lv_pose p;
         lv_head_pose68(pts, 640, 480, &p);
-        double t4 = now_ms();
+        double t4 = now_ms(), c4 = cpu_ms();
         lv_pad_result r;
         if (lv_pad_score(ctx, m, &arena, img, &faces[0], &r) != FM_OK)
             die("pad");
-        double t5 = now_ms();
+        double t5 = now_ms(), c5 = cpu_ms();
         if (it >= 0) {
+            cd[it] = c1 - c0;
+            cl[it] = c2 - c1;
+            cpad[it] = c5 - c4;
+            call[it] = c5 - c0;
             td[it] = t1 - t0;
             tl[it] = t2 - t1;
             te[it] = t3 - t2;
@@ -309,15 +322,19 @@ int main(int argc, char **argv)
     }
     double md = median(td, iters), ml = median(tl, iters), me = median(te, iters), mp = median(tp, iters),
            mpad = median(tpad, iters), mall = median(tall, iters);
+    double ccd = median(cd, iters), ccl = median(cl, iters), ccpad = median(cpad, iters), ccall = median(call, iters);
     if (json)
         printf("{\"frame\":\"640x480\",\"iterations\":%d,\"threads\":1,\"detect_ms\":%.3f,\"landmarks68_ms\":%.3f,"
-               "\"ear_eye_model_ms\":%.3f,\"pose_ms\":%.3f,\"pad_ms\":%.3f,\"total_ms\":%.3f}\n",
-               iters, md, ml, me, mp, mpad, mall);
+               "\"ear_eye_model_ms\":%.3f,\"pose_ms\":%.3f,\"pad_ms\":%.3f,\"total_ms\":%.3f,"
+               "\"cpu_detect_ms\":%.3f,\"cpu_landmarks68_ms\":%.3f,\"cpu_pad_ms\":%.3f,\"cpu_total_ms\":%.3f}\n",
+               iters, md, ml, me, mp, mpad, mall, ccd, ccl, ccpad, ccall);
     else
         printf("640x480, 1 thread, median of %d:\n  detect (fast)      %8.3f ms\n  landmarks 68 (dlib)%8.3f ms\n"
                "  EAR + fr_eye x2    %8.3f ms\n  head pose          %8.3f ms\n  PAD (model+cues)   %8.3f ms\n"
-               "  total              %8.3f ms\n",
-               iters, md, ml, me, mp, mpad, mall);
+               "  total              %8.3f ms\n"
+               "thread CPU time (less sensitive to a loaded machine): detect %.3f, landmarks %.3f, PAD %.3f, "
+               "total %.3f ms\n",
+               iters, md, ml, me, mp, mpad, mall, ccd, ccl, ccpad, ccall);
     nn_arena_free(&arena);
     lv_models_destroy(m);
     fm_engine_destroy(e);

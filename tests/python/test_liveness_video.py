@@ -1,0 +1,92 @@
+"""Liveness signals on real footage (slow: decodes every clip): ZJU blink annotations, head turns at the times
+listed in video/clips.csv, passive PAD on a subset of liveness/pad.csv.
+
+Floors are the values measured when the detectors were tuned (README "Liveness signals") minus a margin; they
+catch regressions, not a target. Skips when the shared data, python3-opencv or the build's bench_liveness / CLI
+are absent."""
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the clips")
+
+import liveness_video as lv  # noqa: E402
+
+
+def _need():
+    if not os.path.isdir(os.path.join(lv.data_dir(), "video")):
+        pytest.skip("shared data absent (%s): set FM_DATA_DIR" % lv.data_dir())
+    if not os.path.exists(lv.stream_tool()):
+        pytest.skip("%s not built" % lv.stream_tool())
+
+
+def test_zju_blinks_frontal_and_upward():
+    _need()
+    clips = lv.zju_clips()
+    if not clips:
+        pytest.skip("zju-eyeblink absent")
+    rows = lv.eval_zju(clips)
+    frontal = [r for r in rows if r["view"] == "frontal"]
+    upward = [r for r in rows if r["view"] == "upward"]
+    pf, rf, *_ = lv.pr(frontal)
+    pu, ru, *_ = lv.pr(upward)
+    print("frontal P %.3f R %.3f, upward P %.3f R %.3f" % (pf, rf, pu, ru))
+    # measured 2026-11-23 (README): frontal P 0.97 R 0.74; upward P 0.94 R 0.83 (target R 0.9 at P 0.9 not met)
+    assert pf >= 0.90
+    assert rf >= 0.65
+    assert pu >= 0.80
+    assert ru >= 0.70
+    # every clip has a face in (nearly) every frame: the detector and landmarks ran
+    assert all(r["faces"] >= 0.95 * r["frames"] for r in rows)
+
+
+def test_turn_clips():
+    _need()
+    res = lv.eval_turns()
+    if not res:
+        pytest.skip("turn clips absent")
+    for r in res:
+        print(r)
+    matched = sum(r["matched"] for r in res)
+    expected = sum(r["expected"] for r in res)
+    wrong = sum(r["wrong_direction"] for r in res)
+    # measured (README): see the table; directions must never be swapped wholesale
+    assert matched >= 0.4 * expected
+    assert wrong <= 2
+
+
+def test_pad_eval_subset():
+    data = lv.data_dir()
+    csvp = os.path.join(data, "liveness", "pad.csv")
+    if not os.path.exists(csvp):
+        pytest.skip("liveness/pad.csv absent")
+    b = os.environ.get("FM_BUILD_DIR") or os.path.join(lv.REPO, "build")
+    cli = os.path.join(b, "bin", "facematch")
+    if not os.path.exists(cli):
+        pytest.skip("%s not built" % cli)
+    lines = open(csvp).read().splitlines()
+    # every 6th image of the held-out part (nuaa subjects >= 0006; see bench/pad_calibrate.py for the split)
+    keep = [lines[0]] + [l for i, l in enumerate(lines[1:]) if i % 6 == 0 and "/nuaa-train/" in l and
+                         int(l.split("/")[4]) >= 6]
+    with tempfile.TemporaryDirectory() as td:
+        lst = os.path.join(td, "subset.csv")
+        out = os.path.join(td, "per.csv")
+        open(lst, "w").write("\n".join(keep) + "\n")
+        p = subprocess.run([cli, "pad-eval", "--list", lst, "--root", data, "--json", "--out", out],
+                           capture_output=True, text=True, timeout=1200)
+        assert p.returncode == 0, p.stderr
+        j = json.loads(p.stdout)
+        per = open(out).read().splitlines()
+    assert len(per) == len(keep)  # header + one row per image
+    assert 0 < j["threshold"] < 1
+    ap = {a["attack"]: a for a in j["apcer"]}
+    assert "print_photo" in ap
+    # held-out NUAA (full set, README): print_photo APCER 0.10, BPCER ~0.40 — floors with margin
+    assert ap["print_photo"]["value"] <= 0.25
+    assert j["bpcer"]["value"] <= 0.65
+    # bad usage is refused
+    p = subprocess.run([cli, "pad-eval", "--threshold", "2", "--list", lst], capture_output=True, text=True)
+    assert p.returncode == 2
