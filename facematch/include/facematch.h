@@ -1041,7 +1041,7 @@ typedef struct fm_session_policy {
     double min_face_px;           /* face box width; default 80 */
     double min_sharpness;         /* variance of the Laplacian of the 112-px grey face crop; default 20 */
     double min_brightness, max_brightness; /* mean grey of the face crop; defaults 50 and 215 */
-    double max_pose_degrees;      /* |yaw| and |pitch| below this; default 15 */
+    double max_pose_degrees;      /* |yaw| below this, |pitch| below 1.5x this; default 15 */
     int mirrored;                 /* 1: frames are mirrored (selfie preview), swaps left and right; default 0 */
     /* TESTING ONLY: a fixed challenge instead of the nonce-derived one. Recorded in the result (challenge_fixed
        = 1 and the reason "challenge_fixed_for_testing"); a verifier must reject such verdicts in production. */
