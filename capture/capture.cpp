@@ -30,6 +30,7 @@ struct fmcap {
     int realtime = 0;
     long index = 0;
     int64_t last_ts = -1;
+    int64_t last_media = -1; // media time of the previous frame (files)
     int64_t t_start_mono = 0; // realtime playback / camera: monotonic time of the first frame
     double first_media_ms = NAN;
     cv::Mat frame;
@@ -204,10 +205,11 @@ extern "C" int fmcap_next(fmcap *c, fmcap_frame *f)
                     c->first_media_ms = ms;
                 int64_t media = std::isfinite(ms) ? (int64_t)std::llround((ms - c->first_media_ms) * 1000) : -1;
                 // containers without usable timestamps: frame index / fps
-                if (media <= c->last_ts && c->index > 0)
+                if (media <= c->last_media && c->index > 0)
                     media = (int64_t)std::llround(c->index * 1e6 / c->fps);
-                if (media <= c->last_ts)
-                    media = c->last_ts + 1;
+                if (media <= c->last_media)
+                    media = c->last_media + 1;
+                c->last_media = media;
                 ts = media;
                 if (c->realtime) {
                     if (c->index == 0)

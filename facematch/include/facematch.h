@@ -1009,9 +1009,10 @@ FM_API fm_status fm_challenge_derive(fm_ctx *ctx, const uint8_t *nonce, size_t n
 /** Session policy. Start from fm_session_policy_init (safe defaults) and change only what you need. */
 typedef struct fm_session_policy {
     /* match */
-    double match_threshold;       /* dlib 128-d L2 distance; match when the combined distance is below. Default 0.6 */
-    double match_fmr;             /* the false-match rate the threshold stands for, reported in the verdict (NaN =
-                                     not stated; default NaN: see README "session") */
+    double match_threshold;       /* dlib 128-d L2 distance; match when the combined distance is below. Default 0.52:
+                                     false-match rate 1e-3 measured on ../shared/data/faces (README "session") */
+    double match_fmr;             /* the false-match rate the threshold stands for, reported in the verdict; default
+                                     1e-3 (set it when you change the threshold) */
     int match_frames;             /* k: the match distance is the MEDIAN of the distances of the k best-quality
                                      frames to the reference; default 5 */
     int min_match_frames;         /* fewer usable frames than this: inconclusive; default 3 */
@@ -1027,7 +1028,7 @@ typedef struct fm_session_policy {
     double pad_threshold;         /* passive score (probability live, 0..1) below which a frame counts as a spoof;
                                      NaN = the liveness module's calibrated default */
     double pad_max_spoof_fraction;/* session fails passive when more than this fraction of scored frames are below
-                                     the threshold; default 0.3 */
+                                     the threshold (i.e. the median is below it); default 0.5 */
     double turn_degrees;          /* yaw a turn must reach; default 20 */
     double nod_degrees;           /* pitch change a nod must reach; default 12 */
     /* continuity */
@@ -1161,7 +1162,8 @@ typedef struct fm_session_result {
     int decision;                            /* fm_verdict_decision (section [issue 6]) */
     char reasons[FM_SESSION_MAX_REASONS][65];    /* [a-z0-9_.-]{1,64} */
     int n_reasons;
-    double distance, similarity, threshold, fmr;  /* combined match (NaN when not computed) */
+    double distance, similarity, threshold, fmr;  /* combined match; with no quality frame, the distance of the
+                                                     session's first face (match_frames 0); NaN if no face seen */
     int match_frames;                        /* frames combined into distance */
     fm_session_check checks[FM_SESSION_MAX_CHECKS];
     int n_checks;
@@ -1181,7 +1183,8 @@ FM_API fm_status fm_session_finish(fm_session *s, fm_session_result *out);
 /**
  * Fills a verdict input from a finished session's result plus what only the caller knows (audience, nonce hex,
  * portrait hash and authenticity, card certificate). Calls fm_verdict_input_init first. The input's strings point
- * into r (and the arguments): keep them alive until fm_verdict_sign returns. Models: the manifest SHA-256 of each
+ * into r (and the arguments): keep them alive until fm_verdict_sign returns. FM_ERR_STATE when the session saw no
+ * face (no distance to state). Models: the manifest SHA-256 of each
  * model the session used (the engine checks files against it when created with verify_sha256).
  */
 struct fm_verdict_input; /* [issue 6] below */

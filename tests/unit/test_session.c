@@ -122,7 +122,7 @@ static void test_policy(void)
 {
     fm_session_policy p;
     fm_session_policy_init(&p);
-    CHECK(p.match_threshold == 0.6 && p.match_frames == 5 && p.require_challenge && p.require_passive &&
+    CHECK(p.match_threshold == 0.52 && p.match_fmr == 1e-3 && p.match_frames == 5 && p.require_challenge && p.require_passive &&
           p.require_continuity && p.test_n_steps == 0 && isnan(p.pad_threshold));
 }
 

@@ -19,6 +19,9 @@ fm_status fm_session_verdict_input(fm_ctx *ctx, const fm_session_result *r, cons
         r->n_checks > FM_SESSION_MAX_CHECKS || r->n_steps < 0 || r->n_steps > FM_CHALLENGE_MAX_STEPS ||
         r->n_frames < 0 || r->n_frames > FM_SESSION_MAX_FRAMES)
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_session_verdict_input: result counts out of range");
+    if (!isfinite(r->distance) || !isfinite(r->threshold))
+        return fm_fail(ctx, FM_ERR_STATE, "fm_session_verdict_input: the session saw no usable face, so there is no "
+                                          "match distance to state in a verdict");
     fm_verdict_input v;
     fm_verdict_input_init(&v);
     v.aud = aud;
