@@ -71,7 +71,7 @@ fm_status fm_session_verdict_input(fm_ctx *ctx, const fm_session_result *r, cons
     /* the models the session ran: their manifest hashes (the engine checks files against them when created with
        verify_sha256, the default) */
     static const fm_model_id used[] = {FM_MODEL_FP_DETECT, FM_MODEL_DLIB_SP68, FM_MODEL_DLIB_SP5, FM_MODEL_DLIB_RESNET,
-                                       FM_MODEL_FP_LIVENESS};
+                                       FM_MODEL_FP_LIVENESS, FM_MODEL_FP_EYE};
     for (size_t i = 0; i < sizeof used / sizeof used[0] && v.n_models < FM_VERDICT_MAX_MODELS; i++) {
         fm_model_desc d;
         if (fm_model_describe(used[i], &d) != FM_OK)
