@@ -310,6 +310,64 @@ static void run_static(const char *what, const fm_session_policy *pol)
     fm_image_destroy(face);
 }
 
+/* A finished session's result signs into a verdict that verifies and states what the session found. */
+static void test_verdict_from_session(void)
+{
+    fm_image *face = load("faces/deepface/tests/unit/dataset/img1.jpg");
+    REQUIRE(face);
+    fm_session_policy p;
+    fm_session_policy_init(&p);
+    p.test_n_steps = 1;
+    p.test_actions[0] = FM_ACTION_NOD;
+    fm_session *s = NULL;
+    REQUIRE(fm_session_create(g_ctx, g_eng, face, nonce16, 16, &p, &s) == FM_OK);
+    fm_image *frame = NULL;
+    REQUIRE(fm_image_create(g_ctx, FM_PIX_RGB24, 640, 480, &frame) == FM_OK);
+    paste(frame, face, 190, 100, 260, 260 * fm_image_height(face) / fm_image_width(face), 0);
+    fm_session_feedback fb;
+    for (int i = 0; i < 30; i++)
+        CHECK_STATUS(fm_session_push_frame(s, frame, 100000 + i * 40000, &fb), FM_OK);
+    fm_session_result r;
+    REQUIRE(fm_session_finish(s, &r) == FM_OK);
+    fm_session_destroy(s);
+    uint8_t sha[32];
+    fm_sha256("portrait", 8, sha, NULL);
+    fm_verdict_input in;
+    CHECK_STATUS(fm_session_verdict_input(g_ctx, &r, "svc", "00112233445566778899aabbccddeeff", sha, 99, NULL, 0,
+                                          &in),
+                 FM_ERR_INVALID_ARGUMENT);
+    REQUIRE(fm_session_verdict_input(g_ctx, &r, "svc", "00112233445566778899aabbccddeeff", sha,
+                                     FM_PORTRAIT_UNVERIFIABLE, NULL, 0, &in) == FM_OK);
+    CHECK(in.decision == (fm_verdict_decision)r.decision && in.decision != FM_VERDICT_MATCH);
+    CHECK(in.n_steps == 1 && strcmp(in.steps[0].action, "nod") == 0 && !in.steps[0].met);
+    CHECK(in.n_checks == r.n_checks && in.n_reasons == r.n_reasons);
+    int fixed = 0;
+    for (int i = 0; i < in.n_reasons; i++)
+        fixed += strcmp(in.reasons[i], "challenge_fixed_for_testing") == 0;
+    CHECK(fixed == 1);
+    fm_verdict_key *k = NULL;
+    REQUIRE(fm_verdict_key_generate(g_ctx, FM_JWS_ES256, &k) == FM_OK);
+    static char token[FM_VERDICT_TOKEN_MAX];
+    size_t tlen = 0;
+    CHECK_STATUS(fm_verdict_sign(g_ctx, k, &in, NULL, NULL, token, sizeof token, &tlen), FM_OK);
+    fm_verdict_verifier *v = NULL;
+    REQUIRE(fm_verdict_verifier_create(g_ctx, k, &v) == FM_OK);
+    fm_verdict_verifier_set(g_ctx, v, FM_VSET_REQUIRE_CARD, 0);
+    fm_verdict_result vr;
+    static char payload[FM_VERDICT_TOKEN_MAX];
+    size_t plen = 0;
+    CHECK_STATUS(fm_verdict_verify(g_ctx, v, token, tlen, "00112233445566778899aabbccddeeff", "svc", 0, &vr, payload,
+                                   sizeof payload, &plen),
+                 FM_OK);
+    CHECK(vr.valid && vr.decision == in.decision);
+    CHECK_NEAR(vr.distance, r.distance, 1e-6);
+    CHECK(strstr(payload, "challenge_fixed_for_testing") != NULL);
+    fm_verdict_verifier_destroy(v);
+    fm_verdict_key_destroy(k);
+    fm_image_destroy(frame);
+    fm_image_destroy(face);
+}
+
 static void test_static_photo(void)
 {
     run_static("static photo, derived challenge", NULL);
@@ -347,6 +405,7 @@ int main(void)
     }
     RUN(test_timestamps);
     RUN(test_second_face);
+    RUN(test_verdict_from_session);
     RUN(test_static_photo);
     fm_engine_destroy(g_eng);
     fm_ctx_destroy(g_ctx);
