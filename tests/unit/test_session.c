@@ -290,7 +290,8 @@ static void run_static(const char *what, const fm_session_policy *pol)
         x = x * 1664525u + 1013904223u;
         int dx = (int)(x >> 28) % 7 - 3, dy = (int)((x >> 24) & 15) % 7 - 3, db = (int)((x >> 20) & 7) - 3;
         int ps, w = 260, h = 260 * fm_image_height(face) / fm_image_width(face);
-        memset(fm_image_pixels(frame, 0, &ps), 90, (size_t)ps * 480);
+        uint8_t *px = fm_image_pixels(frame, 0, &ps); /* ps is set by this call: use it afterwards */
+        memset(px, 90, (size_t)ps * 480);
         paste(frame, face, 190 + dx, 240 - h / 2 + dy, w, h, db);
         fm_status st = fm_session_push_frame(s, frame, 500000 + (int64_t)i * 33333, &fb);
         if (st == FM_ERR_STATE)
