@@ -34,10 +34,10 @@ def test_zju_blinks_frontal_and_upward():
     pf, rf, *_ = lv.pr(frontal)
     pu, ru, *_ = lv.pr(upward)
     print("frontal P %.3f R %.3f, upward P %.3f R %.3f" % (pf, rf, pu, ru))
-    # measured 2026-11-23 (README): frontal P 0.97 R 0.74; upward P 0.94 R 0.83 (target R 0.9 at P 0.9 not met)
+    # measured 2026-11-23 (README): frontal P 0.978 R 0.807; upward P 0.846 R 0.825 (target R 0.9 at P 0.9 not met)
     assert pf >= 0.90
-    assert rf >= 0.65
-    assert pu >= 0.80
+    assert rf >= 0.72
+    assert pu >= 0.75
     assert ru >= 0.70
     # every clip has a face in (nearly) every frame: the detector and landmarks ran
     assert all(r["faces"] >= 0.95 * r["frames"] for r in rows)
@@ -54,8 +54,8 @@ def test_turn_clips():
     expected = sum(r["expected"] for r in res)
     wrong = sum(r["wrong_direction"] for r in res)
     # measured (README): see the table; directions must never be swapped wholesale
-    assert matched >= 0.4 * expected
-    assert wrong <= 2
+    assert matched >= 0.4 * expected  # measured 6 of 11
+    assert wrong <= 3  # measured 2 (real2.webm, whose annotation times are approximate)
 
 
 def test_pad_eval_subset():
