@@ -158,7 +158,12 @@ static int verify_df28(EVP_PKEY *key, const uint8_t digest96[96], const uint8_t 
 static void set_auth(fm_card_visual *v, fm_card_authenticity a, const char *detail)
 {
     v->info.authenticity = a;
-    snprintf(v->info.authenticity_detail, sizeof v->info.authenticity_detail, "%s", detail);
+    /* the detail is a short reason; cut it (explicitly) if it is longer than the public field */
+    size_t n = strlen(detail), cap = sizeof v->info.authenticity_detail;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(v->info.authenticity_detail, detail, n);
+    v->info.authenticity_detail[n] = '\0';
 }
 
 /* Decides authenticity; *detail gets a short reason (for messages / CLI). */
@@ -171,7 +176,7 @@ static fm_card_authenticity check_authenticity(fm_card *card, fm_card_visual *v,
     }
     fm_ctx scratch = *card->ctx;
     if (fmc_parse_cvc(&scratch, v->ef4, v->ef4_len, &cvc) != FM_OK) {
-        snprintf(detail, dcap, "EF 0004 is malformed: %s", scratch.errmsg);
+        snprintf(detail, dcap, "EF 0004 is malformed: %.120s", scratch.errmsg);
         return FM_CARD_AUTH_INVALID;
     }
     EVP_PKEY *signer = fmc_rsa_from_ne(cvc.rsa_n, cvc.rsa_n_len, cvc.rsa_e, cvc.rsa_e_len);
