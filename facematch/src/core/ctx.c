@@ -26,7 +26,16 @@ fm_ctx *fm_ctx_create(void)
     return ctx;
 }
 
-void fm_ctx_destroy(fm_ctx *ctx) { free(ctx); }
+void fm_ctx_destroy(fm_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->nn_scratch) {
+        fm_wipe(ctx->nn_scratch, ctx->nn_scratch_cap * sizeof(float));
+        free(ctx->nn_scratch);
+    }
+    free(ctx);
+}
 
 const char *fm_ctx_errmsg(const fm_ctx *ctx) { return ctx ? ctx->errmsg : "no context"; }
 

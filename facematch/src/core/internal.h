@@ -17,6 +17,11 @@ struct fm_ctx {
     int64_t max_dimension;
     int64_t threads;
     int64_t max_model_bytes;
+    /* Scratch owned by the ctx (so by one thread at a time), grown on demand by the face stage for its network
+     * arenas so that a detect/embed call allocates nothing after the first; 64-byte aligned, capacity in floats.
+     * It holds face crops and features: fm_ctx_destroy wipes it before freeing. */
+    float *nn_scratch;
+    size_t nn_scratch_cap;
 };
 
 /* Records an error on ctx (ctx may be NULL) and returns status, so callers can `return fm_fail(ctx, ...)`. */

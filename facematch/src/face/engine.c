@@ -184,6 +184,27 @@ fm_status fm_face_rgb_view(fm_ctx *ctx, const fm_image *img, const uint8_t **rgb
     return FM_OK;
 }
 
+/* ---- per-ctx network scratch -------------------------------------------------------------------------------- */
+
+/* The network arena for one call: the ctx's, kept between calls (a ctx belongs to one thread at a time, the engine
+ * stays immutable), or without a ctx a fresh one that scratch_give wipes and frees. Never nested. */
+static void scratch_take(fm_ctx *ctx, nn_arena *a)
+{
+    a->base = ctx ? ctx->nn_scratch : NULL;
+    a->cap = ctx ? ctx->nn_scratch_cap : 0;
+}
+
+static void scratch_give(fm_ctx *ctx, nn_arena *a)
+{
+    if (ctx) {
+        ctx->nn_scratch = a->base;
+        ctx->nn_scratch_cap = a->cap;
+    } else if (a->base) {
+        fm_wipe(a->base, a->cap * sizeof(float));
+        nn_arena_free(a);
+    }
+}
+
 /* ---- detection ---------------------------------------------------------------------------------------------- */
 
 void fm_detect_options_init(fm_detect_options *opt)
@@ -290,7 +311,8 @@ fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, c
             o.score_threshold = 1e-6f;
         if (!(o.nms_threshold > 0))
             o.nms_threshold = 1e-6f;
-        nn_arena arena = {0};
+        nn_arena arena;
+        scratch_take(ctx, &arena);
         int capf = 64, got = 0;
         onnx_face *of = NULL;
         for (;;) {
@@ -306,7 +328,7 @@ fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, c
             of = NULL;
             capf = got;
         }
-        nn_arena_free(&arena);
+        scratch_give(ctx, &arena);
         fm_image_destroy(tmp);
         if (st != FM_OK) {
             free(of);
@@ -560,10 +582,11 @@ fm_status fm_embed_chip(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedd
     fm_status st = fm_face_rgb_view(ctx, chip, &rgb, &w, &h, &stride, &tmp);
     if (st != FM_OK)
         return st;
-    nn_arena arena = {0};
+    nn_arena arena;
+    scratch_take(ctx, &arena);
     float norm = 0;
     st = onnx_feature512(ctx, engine->fr512, &arena, rgb, (size_t)stride, threads < 1 ? 1 : threads, desc, &norm);
-    nn_arena_free(&arena);
+    scratch_give(ctx, &arena);
     fm_image_destroy(tmp);
     if (st != FM_OK)
         return st;
