@@ -281,7 +281,9 @@ typedef enum fm_model_id {
     FM_MODEL_FP_EYE = 8,           /* faceplugin fr_eye.onnx (eye open/closed) */
     FM_MODEL_FP_POSE = 9,          /* faceplugin fr_pose.onnx */
     FM_MODEL_BLAZEFACE_FRONT = 10, /* BlazeFace front 128x128 (ONNX) */
-    FM_MODEL_COUNT = 11
+    FM_MODEL_DLIB_HOG = 11,        /* dlib_frontal_face_detector.dat: dlib's built-in HOG frontal face detector,
+                                      serialized from libdlib-dev by models/tools/extract_dlib_hog.cpp */
+    FM_MODEL_COUNT = 12
 } fm_model_id;
 
 typedef struct fm_model_desc {
@@ -373,8 +375,12 @@ typedef enum fm_detector {
     FM_DETECTOR_FAST = 0,   /* UltraFace RFB-320 (fr_detect.onnx): camera frames and portraits; boxes mapped to
                                the dlib convention (see README "face": calibration against dlib's detector) */
     FM_DETECTOR_MMOD = 1,   /* dlib's MMOD CNN detector: slower, for hard cases (small, rotated, poor light) */
-    FM_DETECTOR_AUTO = 2    /* the fast detector; when it finds no face, MMOD (on a copy scaled down to at most
+    FM_DETECTOR_AUTO = 2,   /* the fast detector; when it finds no face, MMOD (on a copy scaled down to at most
                                1024 px on a side; boxes mapped back). Needs both models */
+    FM_DETECTOR_HOG = 3     /* dlib's HOG frontal face detector (FM_MODEL_DLIB_HOG), reimplemented to give dlib's
+                               boxes and scores: frontal faces of about 80 px and larger (no upsampling), boxes in
+                               exactly the convention the 5-point predictor was trained on (no mapping); score =
+                               dlib's detection_confidence; min_score default 0.0 (dlib's adjust_threshold) */
 } fm_detector;
 
 typedef struct fm_face_box {

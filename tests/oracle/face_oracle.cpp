@@ -2,6 +2,8 @@
 //
 // usage: face_oracle --models DIR [--mmod] [--chips OUTDIR] IMG...
 //        face_oracle --models DIR --desc-chip CHIP.rgb   (150x150 raw RGB bytes -> descriptor line "D ...")
+//        face_oracle --hog-scores IMG...   (only the HOG detector: "I" line, then
+//                    "HS <n>" and n x (l t r b confidence weight_index) after dlib's NMS, adjust_threshold 0)
 //
 // Output, per image (space separated, one record per line):
 //   I <path> <width> <height>
@@ -64,15 +66,38 @@ static void print_desc(char tag, const matrix<float, 0, 1> &d)
 int main(int argc, char **argv)
 {
     std::string models, chips_dir, desc_chip;
-    bool do_mmod = false;
+    bool do_mmod = false, hog_scores = false;
     std::vector<std::string> images;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--models" && i + 1 < argc) models = argv[++i];
         else if (a == "--mmod") do_mmod = true;
+        else if (a == "--hog-scores") hog_scores = true;
         else if (a == "--chips" && i + 1 < argc) chips_dir = argv[++i];
         else if (a == "--desc-chip" && i + 1 < argc) desc_chip = argv[++i];
         else images.push_back(a);
+    }
+    if (hog_scores) {
+        frontal_face_detector hog = get_frontal_face_detector();
+        for (const auto &path : images) {
+            matrix<rgb_pixel> img;
+            try {
+                load_image(img, path);
+            } catch (std::exception &e) {
+                std::printf("I %s 0 0\nE %s\n", path.c_str(), e.what());
+                continue;
+            }
+            std::printf("I %s %ld %ld\n", path.c_str(), img.nc(), img.nr());
+            std::vector<rect_detection> dets;
+            hog(img, dets, 0.0);
+            std::printf("HS %zu", dets.size());
+            for (auto &d : dets)
+                std::printf(" %ld %ld %ld %ld %.9g %lu", d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(),
+                            d.detection_confidence, d.weight_index);
+            std::printf("\n");
+            std::fflush(stdout);
+        }
+        return 0;
     }
     if (models.empty()) {
         std::fprintf(stderr, "usage: face_oracle --models DIR [--mmod] [--chips OUTDIR] IMG...\n");

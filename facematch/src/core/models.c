@@ -16,7 +16,7 @@ static const manifest_row manifest_rows[] = {
 /* the name each fm_model_id has in the manifest, in enum order */
 static const char *const model_names[FM_MODEL_COUNT] = {
     "dlib_resnet", "dlib_sp5", "dlib_sp68", "dlib_mmod", "fp_detect", "fp_landmark",
-    "fp_feature", "fp_liveness", "fp_eye", "fp_pose", "blazeface_front",
+    "fp_feature", "fp_liveness", "fp_eye", "fp_pose", "blazeface_front", "dlib_hog",
 };
 
 static const manifest_row *row_for(fm_model_id id)

@@ -260,3 +260,77 @@ int dser_alias_tensor(dser *r, int64_t dims[4])
             return -1;
     return 0;
 }
+
+/* ---- additions for the fHOG detector model ---------------------------------------------------------------- */
+
+int dser_varint(dser *r, int64_t *v, int max_bytes, int is_signed)
+{
+    if (need(r, 1))
+        return -1;
+    uint8_t c = r->p[r->pos];
+    int neg = (c & 0x80) != 0, n = c & 0x0F;
+    if (c & 0x70)
+        return dser_fail(r, "bad integer control byte 0x%02x", c);
+    if (neg && !is_signed)
+        return dser_fail(r, "negative value where an unsigned integer was expected");
+    if (n > max_bytes)
+        return dser_fail(r, "integer of %d bytes where at most %d are allowed", n, max_bytes);
+    if (need(r, 1 + (size_t)n))
+        return -1;
+    uint64_t m = 0;
+    for (int i = n; i >= 1; i--)
+        m = (m << 8) | r->p[r->pos + (size_t)i];
+    r->pos += 1 + (size_t)n;
+    if (m > (uint64_t)INT64_MAX)
+        return dser_fail(r, "integer out of range");
+    if (neg && m == 0)
+        return dser_fail(r, "negative zero integer");
+    *v = neg ? -(int64_t)m : (int64_t)m;
+    return 0;
+}
+
+int dser_double0(dser *r, double *v)
+{
+    int64_t m, e;
+    if (dser_varint(r, &m, 8, 1) || dser_varint(r, &e, 2, 1))
+        return -1;
+    if (e >= 32000 || e < -32768 || e > 32767)
+        return dser_fail(r, "non-finite floating point value");
+    double d = ldexp((double)m, (int)e);
+    if (!isfinite(d))
+        return dser_fail(r, "floating point value out of range");
+    *v = d;
+    return 0;
+}
+
+int dser_matrix_double(dser *r, int64_t *nr, int64_t *nc, double **data, size_t max_count)
+{
+    *data = NULL;
+    int64_t a, b;
+    if (dser_varint(r, &a, 8, 1) || dser_varint(r, &b, 8, 1))
+        return -1;
+    if (a > 0 || b > 0 || a < -(int64_t)INT32_MAX || b < -(int64_t)INT32_MAX)
+        return dser_fail(r, "matrix size %lld x %lld: expected the negated (current) format", (long long)-a,
+                         (long long)-b);
+    *nr = -a;
+    *nc = -b;
+    if ((*nr == 0) != (*nc == 0))
+        return dser_fail(r, "matrix size %lld x %lld", (long long)*nr, (long long)*nc);
+    size_t count = (size_t)*nr * (size_t)*nc;
+    if (count > max_count)
+        return dser_fail(r, "matrix of %zu values where at most %zu are allowed", count, max_count);
+    if (count > (r->len - r->pos) / 2)
+        return dser_fail(r, "matrix of %zu values but only %zu bytes remain", count, r->len - r->pos);
+    if (count == 0)
+        return 0;
+    double *d = (double *)malloc(count * sizeof(double));
+    if (!d)
+        return dser_fail(r, "out of memory for a matrix of %zu values", count);
+    for (size_t i = 0; i < count; i++)
+        if (dser_double0(r, &d[i])) {
+            free(d);
+            return -1;
+        }
+    *data = d;
+    return 0;
+}

@@ -51,4 +51,14 @@ int dser_alias_tensor(dser *r, int64_t dims[4]);
 /* Raw bytes. */
 int dser_skip(dser *r, size_t n);
 
+/* ---- additions for the fHOG detector model (object_detector<scan_fhog_pyramid>) ---------------------------- */
+/* An integer exactly as dlib writes it, zero included (zero is a control byte with no magnitude bytes, which the
+ * readers above reject). is_signed: the C++ type was signed. max_bytes: sizeof that type. Returns 0 or -1. */
+int dser_varint(dser *r, int64_t *v, int max_bytes, int is_signed);
+/* A double (float_details: int64 mantissa, int16 exponent), zero included; non-finite values are rejected. */
+int dser_double0(dser *r, double *v);
+/* dlib::matrix<double>: -nr, -nc (new format: negated) then nr*nc doubles, row-major. *data is malloc'd (NULL when
+ * empty); nr*nc must not exceed max_count. */
+int dser_matrix_double(dser *r, int64_t *nr, int64_t *nc, double **data, size_t max_count);
+
 #endif
