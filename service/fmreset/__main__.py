@@ -38,8 +38,10 @@ def load_config(path):
 def make_service(cfg, clock=time.time):
     key = fmv.Key.load(open(cfg["engine_public_key"], "rb").read())
     cas = [open(x, "rb").read() for x in cfg["jpki_ca"]]
+    # allow_testing_verdicts: for developer demos only (facematch demo --developer-verdict); never in production
     return ResetService(SQLiteStore(cfg["db"]), key, cas, cfg["aud"], log_path=cfg.get("log"),
-                        stores=cfg.get("stores"), clock=clock)
+                        stores=cfg.get("stores"), clock=clock,
+                        allow_testing_verdicts=cfg.get("allow_testing_verdicts") is True)
 
 
 def next_local(table, hhmm):

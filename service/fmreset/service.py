@@ -17,6 +17,7 @@ import time
 from facematch import verdict as fmv
 
 from . import chain as _chain
+from . import challenge as _challenge
 from .card import PIN_AUTH, PIN_SIGN, MAX_TRIES, CardFailure
 from .rules import KINDS, StoreTable, new_pin_ok
 
@@ -26,6 +27,13 @@ RESERVATION_TTL = 86400    # a reservation is good for 24 hours
 VERDICT_MAX_LIFETIME = 600
 
 _HEX = re.compile(r"[0-9a-fA-F]{32,128}")
+
+# Reason codes that mark a verdict as made for testing or demonstration, never for a real reset: a challenge fixed by
+# the caller instead of derived from our nonce (fm_session_policy.test_actions), a session that only observed, a
+# verdict signed without a session or without liveness. Refused unless the service runs with allow_testing_verdicts
+# (tests only; the command line has no switch for it).
+TESTING_REASONS = ("challenge_fixed_for_testing", "observe_only", "developer_signed_no_session",
+                   "liveness_not_checked")
 
 
 class Decision(dict):
@@ -83,7 +91,7 @@ class ResetService:
     certificates must chain to; store: a store.Store; clock: () -> Unix seconds (injectable for tests)."""
 
     def __init__(self, store, engine_key, jpki_cas, aud, log_path=None, stores=None, clock=time.time,
-                 nonce_ttl=NONCE_TTL, reservation_ttl=RESERVATION_TTL):
+                 nonce_ttl=NONCE_TTL, reservation_ttl=RESERVATION_TTL, allow_testing_verdicts=False):
         if not aud or not isinstance(aud, str):
             raise ValueError("aud (the service's audience id) is required")
         if not jpki_cas:
@@ -95,6 +103,7 @@ class ResetService:
                                      max_lifetime=VERDICT_MAX_LIFETIME)
         self.log = DecisionLog(log_path)
         self.nonce_ttl, self.reservation_ttl = int(nonce_ttl), int(reservation_ttl)
+        self.allow_testing_verdicts = bool(allow_testing_verdicts)
 
     def _decide(self, event, now, ok, code, message, **fields):
         d = Decision(ok=ok, code=code, message=message, **fields)
@@ -117,7 +126,9 @@ class ResetService:
         """A signing-PIN reset reservation from a signed verdict. Checks, in order: the nonce it names exists, is
         unexpired and unused (burnt now, atomically), the reset kind it was issued for needs a face verdict, the
         verdict verifies (alg allow-list, engine signature, nonce, audience, expiry, card signature, chain to the
-        JPKI CA), the portrait came verified from the chip, the decision is "match". Then the reservation (24 h)."""
+        JPKI CA), it is not a testing verdict (TESTING_REASONS: e.g. a challenge fixed by the caller), the decision
+        is "match", its challenge is the one derived from our nonce with every step met (challenge.check), the
+        portrait came verified from the chip. Then the reservation (24 h)."""
         now = int(self.clock())
         ev = "reserve"
         if not isinstance(token, str) or not token or len(token) > 65536:
@@ -144,9 +155,18 @@ class ResetService:
         r = v.raw
         card_fp = r.card_cert_sha256.decode()
         decision = fmv_decision_name(r.decision)
+        reasons = v.payload.get("reasons") if isinstance(v.payload, dict) else None
+        testing = sorted(set(reasons if isinstance(reasons, list) else []) & set(TESTING_REASONS))
+        if testing and not self.allow_testing_verdicts:
+            return self._decide(ev, now, False, "VERDICT_TESTING_ONLY",
+                                f"the verdict was made for testing only ({', '.join(testing)}): not accepted for a "
+                                "real reset", kind=kind, card=card_fp, verdict=jti)
         if decision != "match":
             return self._decide(ev, now, False, "DECISION_NOT_MATCH", f"the verdict's decision is {decision}",
                                 kind=kind, card=card_fp, verdict=jti)
+        why = None if self.allow_testing_verdicts else _challenge.check(v.payload, nonce)
+        if why:
+            return self._decide(ev, now, False, "VERDICT_CHALLENGE", why, kind=kind, card=card_fp, verdict=jti)
         if r.portrait_auth != 1:
             return self._decide(ev, now, False, "PORTRAIT_NOT_VERIFIED",
                                 "the compared portrait was not verified as read from a genuine card chip",

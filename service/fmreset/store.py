@@ -171,3 +171,83 @@ class SQLiteStore(Store):
             db.execute("DELETE FROM nonces WHERE expires_at < ?", (cut,))
             db.execute("DELETE FROM reservations WHERE expires_at < ? AND state != 'claimed'", (cut,))
         self._tx(f)
+
+
+class MemoryStore(Store):
+    """A second implementation of the Store interface, in memory (not durable: tests, and the proof that the service
+    needs nothing beyond the seven methods). One lock makes each method atomic, as one transaction would."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._nonces = {}        # nonce -> dict(kind, issued_at, expires_at, used_at)
+        self._res = []           # reservation dicts in insertion order
+        self._proofs = set()
+
+    def put_nonce(self, nonce, kind, issued_at, expires_at):
+        with self._lock:
+            if nonce in self._nonces:
+                raise ValueError("nonce already stored")  # as the PRIMARY KEY of the SQL table
+            self._nonces[nonce] = {"kind": kind, "issued_at": int(issued_at), "expires_at": int(expires_at),
+                                   "used_at": None}
+
+    def consume_nonce(self, nonce, now):
+        with self._lock:
+            n = self._nonces.get(nonce)
+            if n is None:
+                return "unknown", None
+            if n["used_at"] is not None:
+                return "used", None
+            n["used_at"] = int(now)  # burnt whether it was still valid or not
+            if n["expires_at"] <= int(now):
+                return "expired", None
+            return "ok", n["kind"]
+
+    def add_reservation(self, rid, card_fp, kind, created_at, expires_at, proof_id):
+        with self._lock:
+            if proof_id in self._proofs:
+                return False
+            for r in self._res:
+                if r["card_fp"] == card_fp and r["kind"] == kind and r["state"] == "active":
+                    r["state"], r["updated_at"] = "superseded", int(created_at)
+            self._proofs.add(proof_id)
+            self._res.append({"id": rid, "card_fp": card_fp, "kind": kind, "created_at": int(created_at),
+                              "expires_at": int(expires_at), "state": "active", "proof_id": proof_id,
+                              "updated_at": int(created_at)})
+            return True
+
+    def find_reservation(self, card_fp, kind, now):
+        cols = ("id", "card_fp", "kind", "created_at", "expires_at", "state")
+        with self._lock:
+            rows = [r for r in self._res if r["card_fp"] == card_fp and r["kind"] == kind
+                    and r["state"] != "superseded"]
+            if not rows:
+                return "none", None
+            latest = max(enumerate(rows), key=lambda ir: (ir[1]["created_at"], ir[0]))[1]
+            row = {k: latest[k] for k in cols}
+            if row["state"] in ("consumed", "claimed"):
+                return row["state"], row
+            if row["expires_at"] <= int(now):
+                return "expired", row
+            return "ok", row
+
+    def claim_reservation(self, rid, now):
+        with self._lock:
+            for r in self._res:
+                if r["id"] == rid and r["state"] == "active" and r["expires_at"] > int(now):
+                    r["state"], r["updated_at"] = "claimed", int(now)
+                    return True
+            return False
+
+    def finish_reservation(self, rid, consumed, now):
+        with self._lock:
+            for r in self._res:
+                if r["id"] == rid and r["state"] == "claimed":
+                    r["state"], r["updated_at"] = ("consumed" if consumed else "active"), int(now)
+                    return True
+            return False
+
+    def purge(self, now, keep_seconds=7 * 86400):
+        cut = int(now) - int(keep_seconds)
+        with self._lock:
+            self._nonces = {k: v for k, v in self._nonces.items() if v["expires_at"] >= cut}
+            self._res = [r for r in self._res if r["expires_at"] >= cut or r["state"] == "claimed"]

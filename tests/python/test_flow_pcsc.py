@@ -26,6 +26,7 @@ from pcsc_fixture import start_stack, stop_stack
 sys.path.insert(0, os.path.join(REPO, "service"))
 
 from facematch import verdict as fmv  # noqa: E402
+from fmreset import challenge as fmchallenge  # noqa: E402
 from fmreset.card import PIN_AUTH, PIN_SIGN, Card, PcscTransport  # noqa: E402
 from fmreset.service import ResetService, auth_proof_digest  # noqa: E402
 from fmreset.store import SQLiteStore  # noqa: E402
@@ -111,9 +112,21 @@ def close_card(t, c):
     t.close()
 
 
+def met_challenge(nonce_hex, met=True, actions=None):
+    """liveness.challenge as a session that asked the nonce-derived challenge (or `actions`) reports it."""
+    acts, wins = fmchallenge.derive(bytes.fromhex(nonce_hex))
+    acts = actions or acts
+    out, t = [], 0.5
+    for k, a in enumerate(acts):
+        w = wins[k] / 1000 if k < len(wins) else 4.0
+        out.append({"action": a, "asked_at": t, "deadline": t + w, "met": met, "met_at": t + 1.0 if met else None})
+        t += 1.0
+    return {"checks": [], "challenge": out}
+
+
 def description(nonce, iat, **over):
     d = {"aud": AUD, "nonce": nonce, "iat": iat, "lifetime": 120, "decision": "match",
-         "reasons": ["distance_below_threshold"],
+         "reasons": ["distance_below_threshold"], "liveness": met_challenge(nonce),
          "match": {"distance": 0.41, "similarity": 0.59, "threshold": 0.6, "fmr": 0.0001, "metric": "l2"},
          "portrait": {"sha256": hashlib.sha256(b"portrait").hexdigest(), "auth": "verified"}}
     d.update(over)
@@ -259,6 +272,30 @@ def test_wrong_audience_refused(env):
 def test_decision_other_than_match_refused(env, decision):
     d = reserve(env, phone_verdict(env, nonce(env), decision=decision, reasons=["x"]))
     assert not d.ok and d.code == "DECISION_NOT_MATCH", d
+
+
+@pytest.mark.parametrize("reason", ["challenge_fixed_for_testing", "observe_only", "developer_signed_no_session",
+                                    "liveness_not_checked"])
+def test_testing_verdict_refused(env, reason):
+    """A verdict the session made with a caller-fixed challenge (policy.test_actions) — or any other testing-only
+    verdict — is refused even with decision match, a valid signature and card binding."""
+    d = reserve(env, phone_verdict(env, nonce(env), reasons=["distance_below_threshold", reason]))
+    assert not d.ok and d.code == "VERDICT_TESTING_ONLY" and reason in d["message"], d
+
+
+def test_challenge_not_derived_from_our_nonce_refused(env):
+    """Even without the testing reason: the service recomputes the challenge from its nonce."""
+    n = nonce(env)
+    want, _ = fmchallenge.derive(bytes.fromhex(n))
+    other = tuple(a for a in fmchallenge.ACTIONS if a not in want)[:1] + want[1:]
+    d = reserve(env, phone_verdict(env, n, liveness=met_challenge(n, actions=other)))
+    assert not d.ok and d.code == "VERDICT_CHALLENGE" and "not the one derived" in d["message"], d
+    n = nonce(env)
+    d = reserve(env, phone_verdict(env, n, liveness=met_challenge(n, met=False)))
+    assert not d.ok and d.code == "VERDICT_CHALLENGE" and "not met" in d["message"], d
+    n = nonce(env)
+    d = reserve(env, phone_verdict(env, n, liveness={"checks": [], "challenge": []}))
+    assert not d.ok and d.code == "VERDICT_CHALLENGE" and "no challenge" in d["message"], d
 
 
 def test_portrait_not_from_chip_refused(env):

@@ -16,7 +16,7 @@ from conftest import REPO
 sys.path.insert(0, os.path.join(REPO, "service"))
 
 from fmreset import rules  # noqa: E402
-from fmreset.store import SQLiteStore  # noqa: E402
+from fmreset.store import MemoryStore, SQLiteStore, Store  # noqa: E402
 
 JST = zoneinfo.ZoneInfo("Asia/Tokyo")
 
@@ -25,14 +25,52 @@ def jst(y, mo, d, h, mi, s=0):
     return int(datetime.datetime(y, mo, d, h, mi, s, tzinfo=JST).timestamp())
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    """Every interface test runs on both implementations of store.Store: SQLite (the default) and the in-memory
+    one (a second backend, as PostgreSQL would be: the service needs nothing beyond the Store methods)."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
     s = SQLiteStore(tmp_path / "r.db")
     yield s
     s.close()
 
 
-def test_sqlite_is_wal_and_full_sync(store, tmp_path):
+@pytest.fixture
+def sqlite_store(tmp_path):
+    s = SQLiteStore(tmp_path / "r.db")
+    yield s
+    s.close()
+
+
+def test_store_interface_is_seven_methods():
+    """The README's storage table lists exactly these; both backends implement each one (no NotImplementedError)."""
+    methods = sorted(n for n, v in vars(Store).items() if callable(v) and not n.startswith("_"))
+    assert methods == sorted(["put_nonce", "consume_nonce", "add_reservation", "find_reservation",
+                              "claim_reservation", "finish_reservation", "purge"])
+    for cls in (SQLiteStore, MemoryStore):
+        for m in methods:
+            assert getattr(cls, m) is not getattr(Store, m), (cls.__name__, m)
+
+
+def test_purge_keeps_what_is_live(store):
+    store.put_nonce("a1" * 32, "sign", 0, 300)
+    store.put_nonce("a2" * 32, "sign", 900000, 900300)
+    store.add_reservation("old", "1" * 64, "sign", 0, 86400, "verdict:o")
+    store.add_reservation("cl", "2" * 64, "sign", 0, 86400, "verdict:c")
+    assert store.claim_reservation("cl", 10)
+    store.add_reservation("new", "3" * 64, "sign", 900000, 986400, "verdict:n")
+    store.purge(900000 + 7 * 86400 - 1000, keep_seconds=7 * 86400)
+    assert store.consume_nonce("a1" * 32, 900010) == ("unknown", None)   # purged
+    assert store.consume_nonce("a2" * 32, 900010) == ("ok", "sign")      # kept
+    assert store.find_reservation("1" * 64, "sign", 900010) == ("none", None)
+    assert store.find_reservation("2" * 64, "sign", 900010)[0] == "claimed"  # a kiosk may still be busy with it
+    assert store.find_reservation("3" * 64, "sign", 900010)[0] == "ok"
+
+
+def test_sqlite_is_wal_and_full_sync(sqlite_store, tmp_path):
+    store = sqlite_store
     assert store.pragma("journal_mode") == "wal"
     assert store.pragma("synchronous") == 2  # FULL
     assert (tmp_path / "r.db").exists()
@@ -100,8 +138,9 @@ def test_concurrent_claims_have_one_winner(tmp_path):
         s.close()
 
 
-def test_failed_transaction_leaves_nothing(store, tmp_path):
+def test_failed_transaction_leaves_nothing(sqlite_store, tmp_path):
     """A transaction that dies half-way (here: the second INSERT violates the schema) is rolled back entirely."""
+    store = sqlite_store
     def half(db):
         db.execute("INSERT INTO reservations (id, card_fp, kind, created_at, expires_at, state, proof_id, updated_at)"
                    " VALUES ('h', 'c', 'sign', 1, 2, 'active', 'p', 1)")
@@ -156,3 +195,28 @@ def test_store_table_rejects_bad_data(tmp_path):
                              "hours": {"open": "06:30", "close": "23:00", "timezone": "Asia/Tokyo"}}))
     with pytest.raises(ValueError):
         rules.StoreTable(str(p))
+
+
+def test_service_challenge_derivation_matches_the_library():
+    """fmreset.challenge (the service's recomputation, Python hmac) against the C fm_challenge_derive."""
+    import ctypes
+    import random
+    from fmreset import challenge
+    path = os.environ.get("FACEMATCH_LIB")
+    if not path or not os.path.exists(path):
+        pytest.skip(f"libfacematch not built at {path}")
+    lib = ctypes.CDLL(path)
+
+    class Ch(ctypes.Structure):
+        _fields_ = [("n_steps", ctypes.c_int), ("action", ctypes.c_int * 3), ("window_ms", ctypes.c_int * 3)]
+    lib.fm_challenge_derive.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Ch)]
+    names = {1: "blink", 2: "turn_left", 3: "turn_right", 4: "nod"}
+    rnd = random.Random(7)
+    for n in [8, 16, 32, 64] + [32] * 500:
+        nonce = bytes(rnd.randrange(256) for _ in range(n))
+        c = Ch()
+        assert lib.fm_challenge_derive(None, nonce, n, ctypes.byref(c)) == 0
+        assert challenge.derive(nonce) == (tuple(names[c.action[k]] for k in range(c.n_steps)),
+                                           tuple(c.window_ms[k] for k in range(c.n_steps)))
+    with pytest.raises(ValueError):
+        challenge.derive(b"short")

@@ -18,6 +18,10 @@ from cryptography.x509.oid import NameOID
 
 from conftest import REPO
 
+sys.path.insert(0, os.path.join(REPO, "service"))
+
+from fmreset import challenge  # noqa: E402
+
 AUD = "https://reset.example.jp/v1"
 
 
@@ -79,7 +83,11 @@ def post(s, path, body, raw=None):
 
 
 def verdict(s, nonce, **over):
+    acts, wins = challenge.derive(bytes.fromhex(nonce))
+    steps = [{"action": a, "asked_at": 0.5 + k, "deadline": 0.5 + k + wins[k] / 1000, "met": True,
+              "met_at": 1.5 + k} for k, a in enumerate(acts)]
     desc = {"aud": AUD, "nonce": nonce, "decision": "match", "reasons": ["distance_below_threshold"],
+            "liveness": {"checks": [], "challenge": steps},
             "match": {"distance": 0.4, "similarity": 0.6, "threshold": 0.6, "fmr": 0.002, "metric": "l2"},
             "portrait": {"sha256": hashlib.sha256(b"p").hexdigest(), "auth": "verified"}}
     desc.update(over)
