@@ -66,7 +66,11 @@ static void ref_conv(const nn_conv_desc *d, const float *w, const float *b, cons
     }
 }
 
-static int conv_case(const nn_conv_desc *d, int H, int W, nn_act_kind ak, int fold)
+static double g_worst_wino[5]; /* worst scaled error seen per Winograd tile size (reported by test_winograd) */
+
+/* One convolution against ref_conv (double), with 1, 2 and 3 threads. wino = 2 / 4 runs it as Winograd F(wino, 3)
+ * (set before the affine fold when fold is set, so that the re-transform on folding is exercised). */
+static int conv_case_w(const nn_conv_desc *d, int H, int W, nn_act_kind ak, int fold, int wino)
 {
     int icg = d->in_c / d->groups;
     size_t wn = (size_t)d->out_c * icg * d->kh * d->kw;
@@ -87,6 +91,8 @@ static int conv_case(const nn_conv_desc *d, int H, int W, nn_act_kind ak, int fo
     CHECK_STATUS(nn_conv_set_act(&cv, &act, NULL), FM_OK);
     float *bref = b;
     float *wf = NULL, *bf = NULL;
+    if (wino)
+        CHECK_STATUS(nn_conv_set_winograd(&cv, wino, NULL), FM_OK);
     if (fold) { /* reference: weights scaled explicitly */
         nn_conv_fold_affine(&cv, scale, shift);
         size_t per = wn / (size_t)d->out_c;
@@ -127,9 +133,14 @@ static int conv_case(const nn_conv_desc *d, int H, int W, nn_act_kind ak, int fo
             break;
         }
     }
-    CHECK_MSG(worst <= 1e-5, "conv in=%d out=%d k=%dx%d s=%d,%d pad=%d,%d,%d,%d dil=%d,%d g=%d act=%d fold=%d: "
+    /* error / (1 + sum |w x|): im2col and F(2x2) round like a dot product (<= K * 2^-24, K <= 600 here); F(4x4)
+     * multiplies by transform entries up to 8 (A^T) and 4 (B^T) and 1/6, 1/24 (G), which costs ~1.5 decimal digits */
+    const double tol = wino == 4 ? 1e-4 : 1e-5;
+    if (wino && worst > g_worst_wino[wino])
+        g_worst_wino[wino] = worst;
+    CHECK_MSG(worst <= tol, "conv in=%d out=%d k=%dx%d s=%d,%d pad=%d,%d,%d,%d dil=%d,%d g=%d act=%d fold=%d wino=%d: "
               "worst scaled error %g", d->in_c, d->out_c, d->kh, d->kw, d->stride_h, d->stride_w, d->pad_t, d->pad_l,
-              d->pad_b, d->pad_r, d->dil_h, d->dil_w, d->groups, (int)ak, fold, worst);
+              d->pad_b, d->pad_r, d->dil_h, d->dil_w, d->groups, (int)ak, fold, wino, worst);
     for (int t = 0; t < 3; t++)
         free(outs[t]);
     free(ref);
@@ -144,6 +155,11 @@ static int conv_case(const nn_conv_desc *d, int H, int W, nn_act_kind ak, int fo
     free(shift);
     free(in);
     return t_failures == fails_before;
+}
+
+static int conv_case(const nn_conv_desc *d, int H, int W, nn_act_kind ak, int fold)
+{
+    return conv_case_w(d, H, W, ak, fold, 0);
 }
 
 static void test_conv_fixed_cases(void)
@@ -216,6 +232,53 @@ static void test_conv_random(void)
         if (valid && !conv_case(&d, H, W, (nn_act_kind)irand(0, 5), irand(0, 1)))
             break;
     }
+}
+
+/* Winograd F(2x2,3x3) and F(4x4,3x3) against the naive double convolution: odd sizes (partial tiles and partial
+ * 4-tile vector groups), rows wider than one 32-tile chunk, inputs smaller than a tile, paddings 0..2 (asymmetric),
+ * channel counts that are not multiples of 4 or 8, every activation, folding after the transform, 1/2/3 threads
+ * (conv_case_w requires equal results). Also big enough layers that the band loop takes several bands. */
+static void test_winograd(void)
+{
+    const nn_act_kind acts[] = {NN_ACT_NONE, NN_ACT_RELU, NN_ACT_CLIP, NN_ACT_PRELU, NN_ACT_LEAKY, NN_ACT_SIGMOID};
+    for (int wino = 2; wino <= 4; wino += 2) {
+        for (int it = 0; it < 60; it++) {
+            nn_conv_desc d = {irand(1, 13), irand(1, 13), 3, 3, 1, 1, 1, 1, irand(0, 2), irand(0, 2), irand(0, 2),
+                              irand(0, 2), 1};
+            int H = irand(1, 23), W = irand(1, it % 7 == 0 ? 150 : 23);
+            if (H + d.pad_t + d.pad_b < 3 || W + d.pad_l + d.pad_r < 3)
+                continue;
+            if (!conv_case_w(&d, H, W, acts[it % 6], it % 2, wino))
+                break;
+        }
+        /* the ResNet's shapes (35x35x32, 18x18x64, 9x9x128 outputs) and a multi-band UltraFace-like layer */
+        const nn_conv_desc rn[] = {{32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                                   {128, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
+        const int hw[][2] = {{35, 35}, {18, 18}, {9, 9}, {120, 160}};
+        for (int i = 0; i < 4; i++)
+            conv_case_w(&rn[i], hw[i][0], hw[i][1], NN_ACT_RELU, i % 2, wino);
+    }
+    /* ineligible geometries are refused and leave the conv usable */
+    const nn_conv_desc bad[] = {{4, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, {4, 4, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1},
+                                {4, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1}, {4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},
+                                {4, 4, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1}};
+    float w[144] = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nn_conv cv;
+        REQUIRE(nn_conv_init(&cv, &bad[i], w, NULL, NULL) == FM_OK);
+        CHECK(nn_conv_set_winograd(&cv, 4, NULL) == FM_ERR_INVALID_ARGUMENT);
+        CHECK(cv.wino_m == 0);
+        CHECK(nn_conv_plan_input(&cv, 40, 40, NULL) == FM_OK && cv.wino_m == 0);
+        nn_conv_free(&cv);
+    }
+    nn_conv cv;
+    const nn_conv_desc ok = {4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    REQUIRE(nn_conv_init(&cv, &ok, w, NULL, NULL) == FM_OK);
+    CHECK(nn_conv_set_winograd(&cv, 3, NULL) == FM_ERR_INVALID_ARGUMENT);
+    CHECK(nn_conv_set_winograd(&cv, 2, NULL) == FM_OK && cv.wino_m == 2 && cv.wu);
+    CHECK(nn_conv_set_winograd(&cv, 0, NULL) == FM_OK && cv.wino_m == 0 && !cv.wu);
+    nn_conv_free(&cv);
+    fprintf(stderr, "winograd: worst scaled error F(2x2) %.3g, F(4x4) %.3g\n", g_worst_wino[2], g_worst_wino[4]);
 }
 
 static void test_conv_invalid(void)
@@ -572,6 +635,7 @@ int main(void)
 {
     RUN(test_conv_fixed_cases);
     RUN(test_conv_random);
+    RUN(test_winograd);
     RUN(test_conv_invalid);
     RUN(test_bn_fold);
     RUN(test_pool);

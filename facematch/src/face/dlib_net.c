@@ -523,6 +523,50 @@ static int build(parser *P, fm_ctx *ctx)
     return 0;
 }
 
+/* For a fixed-size input (input_rgb_image_sized<N>), lets every convolution pick its kernel for the size it will see
+ * (nn_conv_plan_input: Winograd for the 3x3 stride-1 convs where it is faster). Shapes as in dnet_forward. */
+static int plan_convs(dser *r, dnet *net, int size, fm_ctx *ctx)
+{
+    int tag_hw[16][2], h = size, w = size;
+    for (int t = 0; t < 16; t++)
+        tag_hw[t][0] = tag_hw[t][1] = -1;
+    for (int i = 0; i < net->nsteps; i++) {
+        dnet_step *s = &net->steps[i];
+        switch (s->kind) {
+        case DN_CON:
+            if (nn_conv_plan_input(&s->conv, h, w, ctx) != FM_OK)
+                return dser_fail(r, "layer %d (con): %s", i, fm_ctx_errmsg(ctx));
+            if (nn_conv_out_hw(&s->conv, h, w, &h, &w))
+                return 0; /* dnet_forward reports inputs too small for the network */
+            break;
+        case DN_MAXPOOL:
+        case DN_AVGPOOL:
+            if (s->pool.kh == 0)
+                h = w = 1;
+            else if (nn_pool_out_hw(&s->pool, h, w, &h, &w))
+                return 0;
+            break;
+        case DN_TAG:
+            tag_hw[s->tag][0] = h;
+            tag_hw[s->tag][1] = w;
+            break;
+        case DN_SKIP:
+            h = tag_hw[s->tag][0];
+            w = tag_hw[s->tag][1];
+            break;
+        case DN_ADD_PREV:
+            h = tag_hw[s->tag][0] > h ? tag_hw[s->tag][0] : h;
+            w = tag_hw[s->tag][1] > w ? tag_hw[s->tag][1] : w;
+            break;
+        default:
+            break;
+        }
+        if (h < 1 || w < 1)
+            return 0;
+    }
+    return 0;
+}
+
 int dnet_load(dser *r, const dnet_spec *spec, int nspec, dnet *net, fm_ctx *ctx)
 {
     memset(net, 0, sizeof *net);
@@ -533,6 +577,8 @@ int dnet_load(dser *r, const dnet_spec *spec, int nspec, dnet *net, fm_ctx *ctx)
     int rc = parse_layer(&P, 0);
     if (rc == 0)
         rc = build(&P, ctx);
+    if (rc == 0 && net->input_size > 0)
+        rc = plan_convs(r, net, net->input_size, ctx);
     free_raw(P.raw, nspec);
     if (rc)
         dnet_free(net);
@@ -556,10 +602,41 @@ static void add_mismatched(const nn_tensor *a, const nn_tensor *b, nn_tensor *o)
     }
 }
 
+/* Grows `a` to at least `floats`, keeping its first `keep` floats. */
+static fm_status arena_grow_keep(nn_arena *a, size_t floats, size_t keep, fm_ctx *ctx)
+{
+    if (a->base && a->cap >= floats)
+        return FM_OK;
+    nn_arena n = {0};
+    fm_status st = nn_arena_reserve(&n, floats, ctx);
+    if (st != FM_OK)
+        return st;
+    if (a->base) {
+        if (keep)
+            memcpy(n.base, a->base, keep * sizeof(float));
+        fm_wipe(a->base, a->cap * sizeof(float));
+        nn_arena_free(a);
+    }
+    *a = n;
+    return FM_OK;
+}
+
 fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_tensor *out, float **arena_out,
                        int threads)
 {
     *arena_out = NULL;
+    nn_arena a = {0};
+    fm_status st = dnet_forward_in(net, ctx, in, out, &a, 0, threads);
+    if (st == FM_OK)
+        *arena_out = a.base;
+    else
+        nn_arena_free(&a);
+    return st;
+}
+
+fm_status dnet_forward_in(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_tensor *out, nn_arena *a,
+                          size_t keep, int threads)
+{
     /* pass 1: shapes and sizes */
     int n = net->nsteps;
     nn_tensor *outs = (nn_tensor *)calloc((size_t)n + 1, sizeof(nn_tensor));
@@ -642,17 +719,22 @@ fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_ten
         cur = o;
         cur_id = id;
     }
-    size_t all = total + scratch + NN_ALIGN;
-    float *arena = NULL;
-    if (posix_memalign((void **)&arena, 64, all * sizeof(float)) != 0 || !arena) {
-        st = fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory (%zu floats of activations)", all);
+    keep = (keep + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
+    size_t all = keep + total + scratch + NN_ALIGN;
+    /* an input built in the kept part of the arena follows it if the arena moves */
+    nn_tensor inl = *in;
+    const int in_kept = a->base && in->data >= a->base && in->data < a->base + keep;
+    const size_t in_off = in_kept ? (size_t)(in->data - a->base) : 0;
+    if ((st = arena_grow_keep(a, all, keep, ctx)) != FM_OK)
         goto done;
-    }
+    if (in_kept)
+        inl.data = a->base + in_off;
+    float *arena = a->base + keep;
     float *scr = arena + total;
     /* pass 2: run */
     for (int t = 0; t < 16; t++)
         tag_src[t] = -2;
-    cur = *in;
+    cur = inl;
     cur_id = -1;
     for (int i = 0; i < n; i++) {
         const dnet_step *s = &net->steps[i];
@@ -662,7 +744,7 @@ fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_ten
         }
         if (s->kind == DN_SKIP) {
             cur_id = tag_src[s->tag];
-            cur = cur_id < 0 ? *in : outs[cur_id];
+            cur = cur_id < 0 ? inl : outs[cur_id];
             continue;
         }
         nn_tensor o = outs[i];
@@ -678,9 +760,9 @@ fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_ten
             nn_affine(o.data, o.c, plane, s->scale, s->shift);
             break;
         case DN_RELU: {
-            size_t m = nn_tensor_size(&cur);
-            for (size_t k = 0; k < m; k++)
-                o.data[k] = cur.data[k] > 0 ? cur.data[k] : 0;
+            nn_act relu = {NN_ACT_RELU, 0, 0, 0, NULL, 0};
+            memcpy(o.data, cur.data, nn_tensor_size(&cur) * sizeof(float));
+            nn_act_apply(o.data, 1, nn_tensor_size(&o), &relu);
             break;
         }
         case DN_MAXPOOL:
@@ -692,16 +774,10 @@ fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_ten
             break;
         case DN_ADD_PREV: {
             int src = tag_src[s->tag];
-            nn_tensor t = src < 0 ? *in : outs[src];
+            nn_tensor t = src < 0 ? inl : outs[src];
             if (t.c == cur.c && t.h == cur.h && t.w == cur.w && s->relu_after) {
-                /* fused add + ReLU (the residual join): one pass */
-                const size_t m = nn_tensor_size(&o);
-                const float *x = cur.data, *y = t.data;
-                float *z = o.data;
-                for (size_t k = 0; k < m; k++) {
-                    const float v = x[k] + y[k];
-                    z[k] = v > 0 ? v : 0;
-                }
+                /* fused add + ReLU (the residual join): one vector pass, no data-dependent branches */
+                nn_add_relu(cur.data, t.data, o.data, nn_tensor_size(&o));
                 cur = o;
                 cur_id = i;
                 continue;
@@ -718,16 +794,13 @@ fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_ten
             break;
         }
         if (s->relu_after) {
-            size_t m = nn_tensor_size(&o);
-            for (size_t k = 0; k < m; k++)
-                if (o.data[k] < 0)
-                    o.data[k] = 0;
+            nn_act relu = {NN_ACT_RELU, 0, 0, 0, NULL, 0};
+            nn_act_apply(o.data, 1, nn_tensor_size(&o), &relu);
         }
         cur = o;
         cur_id = i;
     }
     *out = cur;
-    *arena_out = arena;
 done:
     free(outs);
     free(off);

@@ -59,5 +59,11 @@ void dnet_free(dnet *net);
  * function allocates (free with free(*arena)). Returns FM_OK or an error recorded on ctx. */
 fm_status dnet_forward(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_tensor *out, float **arena,
                        int threads);
+/* The same with a caller-owned arena that is grown as needed and can be kept between calls (so that a call
+ * allocates nothing after the first). The first `keep` floats of the arena are preserved (the caller may build the
+ * input there: `in` then points into it, and must be re-pointed at a->base if the arena grew — use
+ * dnet_forward_in only after reserving). *out points into the arena. */
+fm_status dnet_forward_in(const dnet *net, fm_ctx *ctx, const nn_tensor *in, nn_tensor *out, nn_arena *a,
+                          size_t keep, int threads);
 
 #endif

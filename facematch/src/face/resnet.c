@@ -122,9 +122,15 @@ fm_status fm_resnet_embed(const fm_resnet *rn, fm_ctx *ctx, const uint8_t *chip,
                           int threads)
 {
     const int S = 150;
-    float *in = (float *)malloc((size_t)3 * S * S * sizeof(float));
-    if (!in)
-        return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    const size_t in_n = (size_t)3 * S * S;
+    /* The input and every activation live in one arena: the ctx's network scratch when there is a ctx (kept between
+     * calls, so an embed allocates nothing after the first; fm_ctx_destroy wipes it), else a temporary one that is
+     * wiped here. The input is built at its start and kept while the network runs. */
+    nn_arena a = {ctx ? ctx->nn_scratch : NULL, ctx ? ctx->nn_scratch_cap : 0};
+    fm_status st = nn_arena_reserve(&a, in_n + NN_ALIGN, ctx);
+    if (st != FM_OK)
+        goto out;
+    float *in = a.base;
     for (int y = 0; y < S; y++) {
         const uint8_t *p = chip + (size_t)y * (size_t)stride;
         for (int x = 0; x < S; x++)
@@ -132,8 +138,7 @@ fm_status fm_resnet_embed(const fm_resnet *rn, fm_ctx *ctx, const uint8_t *chip,
                 in[((size_t)c * S + y) * S + x] = (float)((p[3 * x + c] - rn->net.avg[c]) / 256.0);
     }
     nn_tensor t = nn_tensor_make(in, 3, S, S), o;
-    float *arena = NULL;
-    fm_status st = dnet_forward(&rn->net, ctx, &t, &o, &arena, threads < 1 ? 1 : threads);
+    st = dnet_forward_in(&rn->net, ctx, &t, &o, &a, in_n, threads < 1 ? 1 : threads);
     if (st == FM_OK) {
         if (nn_tensor_size(&o) != 128)
             st = fm_fail(ctx, FM_ERR_INTERNAL, "descriptor has %zu values", nn_tensor_size(&o));
@@ -141,8 +146,13 @@ fm_status fm_resnet_embed(const fm_resnet *rn, fm_ctx *ctx, const uint8_t *chip,
             memcpy(desc, o.data, 128 * sizeof(float));
         fm_wipe(o.data, nn_tensor_size(&o) * sizeof(float)); /* the descriptor is a biometric template */
     }
-    free(arena);
-    fm_wipe(in, (size_t)3 * S * S * sizeof(float)); /* the face image */
-    free(in);
+out:
+    if (ctx) {
+        ctx->nn_scratch = a.base;
+        ctx->nn_scratch_cap = a.cap;
+    } else if (a.base) {
+        fm_wipe(a.base, a.cap * sizeof(float)); /* the face image and its features */
+        nn_arena_free(&a);
+    }
     return st;
 }

@@ -12,6 +12,10 @@
 
 enum { PATH_GEMM = 0, PATH_1X1 = 1, PATH_DW = 2 };
 
+static void wg_filters(nn_conv *cv);
+static size_t wg_scratch(const nn_conv *cv, int oh, int ow);
+static void wg_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, float *scratch, int threads);
+
 /* ---- SIMD via GCC/clang vector extensions --------------------------------------------------------------------
  * At -O2 GCC vectorises almost nothing (its "very cheap" cost model), and a scalar `x > 0 ? x : 0` on random data
  * mispredicts half its branches; these 4-float vectors are plain SSE on baseline x86-64 (NEON on arm64). No
@@ -336,6 +340,7 @@ void nn_conv_free(nn_conv *cv)
     free(cv->w);
     free(cv->b);
     free(cv->slope);
+    free(cv->wu);
     memset(cv, 0, sizeof *cv);
 }
 
@@ -369,6 +374,8 @@ void nn_conv_fold_affine(nn_conv *cv, const float *scale, const float *shift)
             w[i] *= s;
         cv->b[o] = cv->b[o] * s + (shift ? shift[o] : 0.0f);
     }
+    if (cv->wino_m)
+        wg_filters(cv);
 }
 
 void nn_bn_to_affine(int c, const float *gamma, const float *beta, const float *mean, const float *var, float eps,
@@ -434,6 +441,8 @@ size_t nn_conv_scratch(const nn_conv *cv, int in_h, int in_w, int threads)
     int oh, ow;
     if (nn_conv_out_hw(cv, in_h, in_w, &oh, &ow))
         return 0;
+    if (cv->wino_m)
+        return wg_scratch(cv, oh, ow);
     const nn_conv_desc *d = &cv->d;
     return (size_t)(d->in_c / d->groups) * (size_t)d->kh * (size_t)d->kw * (size_t)im2col_rows(d, oh, ow) *
            (size_t)ow;
@@ -536,6 +545,351 @@ static int gemm_threads(int threads, int m, int n, int k)
     if (flops < 2e6)
         return 1;
     return threads;
+}
+
+/* ---- Winograd F(m x m, 3x3) --------------------------------------------------------------------------------------
+ * Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016): for every n x n input tile d
+ * (n = m + 2, tiles step by m) and every 3x3 filter g, Y = A^T [ (G g G^T) . (B^T d B) ] A gives the m x m outputs of
+ * the correlation. Summed over input channels the element-wise products become (m+2)^2 independent GEMMs
+ * M_p[K x T] = U_p[K x C] * V_p[C x T] (T tiles), each one cblas_sgemm. Matrices (points 0, -1, 1 for m = 2;
+ * 0, 1, -1, 2, -2 and infinity for m = 4):
+ *   m = 2: B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+ *          A^T = [1 1 1 0; 0 1 -1 -1]
+ *   m = 4: B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+ *          G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+ *          A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * Filters are transformed once (in double). Input and output transforms work on 4 tiles at a time (one vector lane
+ * per tile) on a tile row; the image is processed in bands of tile rows so that the transformed input V and the GEMM
+ * output M stay in cache. Each value is computed by the same operations whatever the thread split (threads take
+ * channels in the transforms and whole GEMMs). */
+
+#define WG_CHUNK 32                   /* tiles per horizontal chunk of a tile row (stack temporaries) */
+#define WG_ROWBUF (WG_CHUNK * 4 + 16) /* floats per staged input row: chunk + halo + the lanes of the last group */
+#define WG_BAND_FLOATS ((size_t)1 << 18) /* V + M of one band: 1 MB */
+
+static int wg_eligible(const nn_conv_desc *d)
+{
+    return d->groups == 1 && d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
+           d->dil_w == 1 && d->pad_t <= 2 && d->pad_l <= 2 && d->pad_b <= 2 && d->pad_r <= 2;
+}
+
+/* y = B^T x over n = m + 2 vectors (x and y with strides in vectors) */
+static inline void wg_bt(int m, const v8f *x, int xs, v8f *y, int ys)
+{
+    if (m == 4) {
+        const v8f d0 = x[0], d1 = x[xs], d2 = x[2 * xs], d3 = x[3 * xs], d4 = x[4 * xs], d5 = x[5 * xs];
+        const v8f c2 = splat8(2.0f), c4 = splat8(4.0f), c5 = splat8(5.0f);
+        const v8f p = d4 - c4 * d2, q = d3 - c4 * d1, r = d4 - d2, s = c2 * (d3 - d1);
+        y[0] = c4 * d0 - c5 * d2 + d4;
+        y[ys] = p + q;
+        y[2 * ys] = p - q;
+        y[3 * ys] = r + s;
+        y[4 * ys] = r - s;
+        y[5 * ys] = c4 * d1 - c5 * d3 + d5;
+    } else {
+        const v8f d0 = x[0], d1 = x[xs], d2 = x[2 * xs], d3 = x[3 * xs];
+        y[0] = d0 - d2;
+        y[ys] = d1 + d2;
+        y[2 * ys] = d2 - d1;
+        y[3 * ys] = d1 - d3;
+    }
+}
+
+/* y = A^T x: n vectors in, m out */
+static inline void wg_at(int m, const v8f *x, int xs, v8f *y, int ys)
+{
+    if (m == 4) {
+        const v8f m0 = x[0], m1 = x[xs], m2 = x[2 * xs], m3 = x[3 * xs], m4 = x[4 * xs], m5 = x[5 * xs];
+        const v8f a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;
+        y[0] = m0 + a + c;
+        y[ys] = b + splat8(2.0f) * e;
+        y[2 * ys] = a + splat8(4.0f) * c;
+        y[3 * ys] = b + splat8(8.0f) * e + m5;
+    } else {
+        const v8f m0 = x[0], m1 = x[xs], m2 = x[2 * xs], m3 = x[3 * xs];
+        y[0] = m0 + m1 + m2;
+        y[ys] = m1 - m2 - m3;
+    }
+}
+
+/* U[p][k][c] = (G g_kc G^T)[p] */
+static void wg_filters(nn_conv *cv)
+{
+    static const double G2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+    static const double G4[6][3] = {{1. / 4, 0, 0},          {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                                    {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
+    const int m = cv->wino_m, n = m + 2, C = cv->d.in_c, K = cv->d.out_c;
+    const double(*G)[3] = m == 2 ? G2 : G4;
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < C; c++) {
+            const float *g = cv->w + ((size_t)k * (size_t)C + (size_t)c) * 9;
+            double t[6][3];
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                    cv->wu[(((size_t)(i * n + j)) * (size_t)K + (size_t)k) * (size_t)C + (size_t)c] =
+                        (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+        }
+}
+
+fm_status nn_conv_set_winograd(nn_conv *cv, int m, fm_ctx *ctx)
+{
+    if (m == 0) {
+        free(cv->wu);
+        cv->wu = NULL;
+        cv->wino_m = 0;
+        return FM_OK;
+    }
+    if ((m != 2 && m != 4) || !wg_eligible(&cv->d))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "nn: Winograd F(%d,3) needs a dense 3x3 stride-1 convolution",
+                       m);
+    size_t n2 = (size_t)(m + 2) * (size_t)(m + 2), sz;
+    if (fm_mul_size(n2 * (size_t)cv->d.in_c, (size_t)cv->d.out_c, &sz) || sz > NN_MAX_ELEMS)
+        return fm_fail(ctx, FM_ERR_LIMIT, "nn: Winograd filters too large");
+    float *u = malloc(sz * sizeof(float));
+    if (!u)
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "nn: out of memory for Winograd filters");
+    free(cv->wu);
+    cv->wu = u;
+    cv->wino_m = m;
+    wg_filters(cv);
+    return FM_OK;
+}
+
+typedef struct wg_job {
+    const nn_conv *cv;
+    const nn_tensor *in;
+    nn_tensor *out;
+    int m, n, TW, tr0, nb; /* band: tile rows [tr0, tr0 + nb) */
+    size_t tb;             /* columns per transform position: the band's nb * TW tiles + the lanes of a partial
+                            * last 4-tile group (wg_cols), so that every transform reads and writes whole vectors */
+    float *V, *M;          /* [C][n*n][tb], [K][n*n][tb] */
+} wg_job;
+
+#if defined(__clang__)
+#define SHUF4(a, b, i0, i1, i2, i3) __builtin_shufflevector((a), (b), i0, i1, i2, i3)
+#else
+#define SHUF4(a, b, i0, i1, i2, i3) __builtin_shuffle((a), (b), (v8i){i0, i1, i2, i3})
+#endif
+
+/* 4x4 transpose: r[k] lane l = a[l] lane k */
+static inline void tr4(v8f a0, v8f a1, v8f a2, v8f a3, v8f *r)
+{
+    const v8f t0 = SHUF4(a0, a1, 0, 4, 1, 5), t1 = SHUF4(a2, a3, 0, 4, 1, 5);
+    const v8f t2 = SHUF4(a0, a1, 2, 6, 3, 7), t3 = SHUF4(a2, a3, 2, 6, 3, 7);
+    r[0] = SHUF4(t0, t1, 0, 1, 4, 5);
+    r[1] = SHUF4(t0, t1, 2, 3, 6, 7);
+    r[2] = SHUF4(t2, t3, 0, 1, 4, 5);
+    r[3] = SHUF4(t2, t3, 2, 3, 6, 7);
+}
+
+/* d[k] lane l = p[l * m + k], k < m + 2: the n values of 4 consecutive tiles of one staged row, one lane per tile
+ * (reads p[0 .. 4m + 3]) */
+static inline __attribute__((always_inline)) void wg_gather(const int m, const float *p, v8f *d)
+{
+    if (m == 4) {
+        const v8f a0 = ld8(p), a1 = ld8(p + 4), a2 = ld8(p + 8), a3 = ld8(p + 12), a4 = ld8(p + 16);
+        tr4(a0, a1, a2, a3, d);
+        const v8f t0 = SHUF4(a1, a2, 0, 4, 1, 5), t1 = SHUF4(a3, a4, 0, 4, 1, 5);
+        d[4] = SHUF4(t0, t1, 0, 1, 4, 5);
+        d[5] = SHUF4(t0, t1, 2, 3, 6, 7);
+    } else {
+        const v8f a0 = ld8(p), a1 = ld8(p + 4), b0 = ld8(p + 2), b1 = ld8(p + 6);
+        d[0] = SHUF4(a0, a1, 0, 2, 4, 6);
+        d[1] = SHUF4(a0, a1, 1, 3, 5, 7);
+        d[2] = SHUF4(b0, b1, 0, 2, 4, 6);
+        d[3] = SHUF4(b0, b1, 1, 3, 5, 7);
+    }
+}
+
+/* input transform of channels [begin, end) for the band */
+static inline __attribute__((always_inline)) void wg_input_m(const int m, const wg_job *j, int begin, int end)
+{
+    const nn_conv_desc *d = &j->cv->d;
+    const int n = m + 2, H = j->in->h, W = j->in->w, C = d->in_c;
+    const size_t ps = j->tb; /* V is [C][n*n][tb]: stride between transform positions */
+    (void)C;
+    float rbuf[6][WG_ROWBUF];
+    v8f t[6][6], y[6];
+    for (int c = begin; c < end; c++) {
+        const float *src = j->in->data + (size_t)c * (size_t)H * (size_t)W;
+        for (int r = 0; r < j->nb; r++) {
+            const int tr = j->tr0 + r;
+            for (int tx0 = 0; tx0 < j->TW; tx0 += WG_CHUNK) {
+                const int nt = j->TW - tx0 < WG_CHUNK ? j->TW - tx0 : WG_CHUNK;
+                const int x0 = tx0 * m - d->pad_l; /* input column of rbuf[.][0] */
+                const int ngrp = (nt + VL - 1) / VL, span = ngrp * VL * m + VL; /* floats read per row */
+                for (int i = 0; i < n; i++) {
+                    float *row = rbuf[i];
+                    const int iy = tr * m - d->pad_t + i;
+                    int lo = x0 < 0 ? -x0 : 0, hi = nt * m + 2; /* rbuf indices [lo, hi) that map into the row */
+                    if (x0 + hi > W)
+                        hi = W - x0;
+                    if (iy < 0 || iy >= H || hi <= lo) {
+                        memset(row, 0, (size_t)span * sizeof(float));
+                        continue;
+                    }
+                    memset(row, 0, (size_t)lo * sizeof(float));
+                    memcpy(row + lo, src + (size_t)iy * (size_t)W + (x0 + lo), (size_t)(hi - lo) * sizeof(float));
+                    if (span > hi)
+                        memset(row + hi, 0, (size_t)(span - hi) * sizeof(float));
+                }
+                float *vbase = j->V + (size_t)c * (size_t)(n * n) * j->tb + (size_t)r * (size_t)j->TW + (size_t)tx0;
+                for (int q = 0; q < nt; q += VL) {
+                    for (int i = 0; i < n; i++) {
+                        v8f dv[6];
+                        wg_gather(m, rbuf[i] + q * m, dv);
+                        wg_bt(m, dv, 1, t[i], 1);
+                    }
+                    /* a partial group spills into the next tile row (written after this one) or into the
+                     * columns past the band's tiles: every column < tb is written, whole vectors only */
+                    for (int k = 0; k < n; k++) {
+                        wg_bt(m, &t[0][k], 6, y, 1);
+                        for (int a = 0; a < n; a++)
+                            st8(vbase + (size_t)(a * n + k) * ps + (size_t)q, y[a]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void wg_input2(void *arg, int begin, int end) { wg_input_m(2, arg, begin, end); }
+static void wg_input4(void *arg, int begin, int end) { wg_input_m(4, arg, begin, end); }
+
+static void wg_gemms(void *arg, int begin, int end)
+{
+    const wg_job *j = arg;
+    const int C = j->cv->d.in_c, K = j->cv->d.out_c, T = (int)j->tb;
+    const int ld = j->n * j->n * T; /* V is [C][n*n][tb], M is [K][n*n][tb] */
+    for (int p = begin; p < end; p++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.0f, j->cv->wu + (size_t)p * K * C, C,
+                    j->V + (size_t)p * j->tb, ld, 0.0f, j->M + (size_t)p * j->tb, ld);
+}
+
+/* output transform + bias + activation of output channels [begin, end) for the band */
+static inline __attribute__((always_inline)) void wg_output_m(const int m, const wg_job *j, int begin, int end)
+{
+    const int n = m + 2, K = j->cv->d.out_c, OH = j->out->h, OW = j->out->w;
+    const size_t ps = j->tb; /* M is [K][n*n][tb] */
+    (void)K;
+    float obuf[4][WG_CHUNK * 4 + 16];
+    v8f mm[6][6], s[4][6], o[4];
+    for (int k = begin; k < end; k++) {
+        float *dst = j->out->data + (size_t)k * (size_t)OH * (size_t)OW;
+        for (int r = 0; r < j->nb; r++) {
+            const int tr = j->tr0 + r;
+            for (int tx0 = 0; tx0 < j->TW; tx0 += WG_CHUNK) {
+                const int nt = j->TW - tx0 < WG_CHUNK ? j->TW - tx0 : WG_CHUNK;
+                const float *mbase = j->M + (size_t)k * (size_t)(n * n) * j->tb + (size_t)r * (size_t)j->TW +
+                                     (size_t)tx0;
+                for (int q = 0; q < nt; q += VL) {
+                    /* lanes past nt read finite values of the next row / the padding columns; dropped below */
+                    for (int i = 0; i < n; i++)
+                        for (int c = 0; c < n; c++)
+                            mm[i][c] = ld8(mbase + (size_t)(i * n + c) * ps + (size_t)q);
+                    for (int c = 0; c < n; c++)
+                        wg_at(m, &mm[0][c], 6, &s[0][c], 6);
+                    for (int a = 0; a < m; a++) {
+                        wg_at(m, s[a], 1, o, 1);
+                        float *ob = obuf[a] + q * m; /* room for 4 whole tiles: the lanes past nt are dropped */
+                        if (m == 4) {
+                            v8f tt[4];
+                            tr4(o[0], o[1], o[2], o[3], tt);
+                            st8(ob, tt[0]);
+                            st8(ob + 4, tt[1]);
+                            st8(ob + 8, tt[2]);
+                            st8(ob + 12, tt[3]);
+                        } else {
+                            st8(ob, SHUF4(o[0], o[1], 0, 4, 1, 5));
+                            st8(ob + 4, SHUF4(o[0], o[1], 2, 6, 3, 7));
+                        }
+                    }
+                }
+                const int ox0 = tx0 * m, w = nt * m < OW - ox0 ? nt * m : OW - ox0;
+                for (int a = 0; a < m; a++) {
+                    const int oy = tr * m + a;
+                    if (oy >= OH)
+                        break;
+                    epilogue(obuf[a], (size_t)w, j->cv->b[k], &j->cv->act, k);
+                    memcpy(dst + (size_t)oy * (size_t)OW + ox0, obuf[a], (size_t)w * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+static void wg_output2(void *arg, int begin, int end) { wg_output_m(2, arg, begin, end); }
+static void wg_output4(void *arg, int begin, int end) { wg_output_m(4, arg, begin, end); }
+
+/* columns of a band of nb tile rows (see wg_job.tb) */
+static size_t wg_cols(int nb, int TW)
+{
+    const int last = (TW - 1) / WG_CHUNK * WG_CHUNK, ntl = TW - last;
+    return (size_t)(nb - 1) * (size_t)TW + (size_t)last + (size_t)((ntl + VL - 1) / VL * VL);
+}
+
+/* tile rows per band */
+static int wg_band(const nn_conv *cv, int TH, int TW)
+{
+    const size_t n2 = (size_t)(cv->wino_m + 2) * (size_t)(cv->wino_m + 2);
+    size_t per_row = n2 * (size_t)(cv->d.in_c + cv->d.out_c) * (size_t)TW;
+    size_t tb = WG_BAND_FLOATS / per_row;
+    if (tb < 1)
+        tb = 1;
+    if (tb > (size_t)TH)
+        tb = (size_t)TH;
+    return (int)tb;
+}
+
+static size_t wg_scratch(const nn_conv *cv, int oh, int ow)
+{
+    const int m = cv->wino_m, TH = (oh + m - 1) / m, TW = (ow + m - 1) / m;
+    const size_t n2 = (size_t)(m + 2) * (size_t)(m + 2);
+    return n2 * (size_t)(cv->d.in_c + cv->d.out_c) * wg_cols(wg_band(cv, TH, TW), TW);
+}
+
+static void wg_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, float *scratch, int threads)
+{
+    const int m = cv->wino_m, n = m + 2, C = cv->d.in_c, K = cv->d.out_c;
+    const int TH = (out->h + m - 1) / m, TW = (out->w + m - 1) / m;
+    const int tb = wg_band(cv, TH, TW);
+    for (int tr0 = 0; tr0 < TH; tr0 += tb) {
+        const int nb = TH - tr0 < tb ? TH - tr0 : tb;
+        wg_job j = {cv, in, out, m, n, TW, tr0, nb, wg_cols(nb, TW), NULL, NULL};
+        j.V = scratch;
+        j.M = scratch + (size_t)n * (size_t)n * (size_t)C * j.tb;
+        const double work = (double)n * n * (double)j.tb * (double)(C > K ? C : K);
+        const int tt = threads > 1 && work >= 2e5 ? threads : 1;
+        nn_parallel_for(tt, C, m == 4 ? wg_input4 : wg_input2, &j);
+        nn_parallel_for(gemm_threads(threads, K, (int)j.tb * n * n, C), n * n, wg_gemms, &j);
+        nn_parallel_for(tt, K, m == 4 ? wg_output4 : wg_output2, &j);
+    }
+}
+
+/* Kernel choice for an oh x ow output (see nn_conv_plan_input). */
+static int wg_choose(const nn_conv_desc *d, int oh, int ow)
+{
+    (void)d;
+    long t4 = (long)((oh + 3) / 4) * ((ow + 3) / 4), t2 = (long)((oh + 1) / 2) * ((ow + 1) / 2);
+    if (t4 >= 16)
+        return 4;
+    if (t2 >= 16)
+        return 2;
+    return 0;
+}
+
+fm_status nn_conv_plan_input(nn_conv *cv, int in_h, int in_w, fm_ctx *ctx)
+{
+    int oh, ow;
+    if (!wg_eligible(&cv->d) || nn_conv_out_hw(cv, in_h, in_w, &oh, &ow))
+        return FM_OK;
+    int m = wg_choose(&cv->d, oh, ow);
+    if (m == cv->wino_m)
+        return FM_OK;
+    return nn_conv_set_winograd(cv, m, ctx);
 }
 
 typedef struct dw_job {
@@ -693,6 +1047,10 @@ void nn_conv_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, flo
         nn_parallel_for(gemm_threads(threads, d->out_c, (int)n, d->in_c), d->out_c, gemm_rows, &j);
         return;
     }
+    if (cv->wino_m) {
+        wg_forward(cv, in, out, scratch, threads);
+        return;
+    }
     const int icg = d->in_c / d->groups, ocg = d->out_c / d->groups;
     const int k = icg * d->kh * d->kw;
     const int rb = im2col_rows(d, out->h, out->w);
@@ -728,6 +1086,20 @@ int nn_pool_out_hw(const nn_pool *p, int in_h, int in_w, int *out_h, int *out_w)
     return 0;
 }
 
+/* one max-pool output (rows [cy0, cy1) already clipped), as the generic loop computes it */
+static float pool_max1(const nn_pool *p, const float *src, int W, int cy0, int cy1, int ox)
+{
+    int x0 = ox * p->stride_w - p->pad_l, x1 = x0 + p->kw;
+    int cx0 = x0 < 0 ? 0 : x0, cx1 = x1 < W ? x1 : W;
+    float r = -FLT_MAX;
+    for (int y = cy0; y < cy1; y++)
+        for (int x = cx0; x < cx1; x++) {
+            float v = src[(size_t)y * (size_t)W + (size_t)x];
+            r = v > r ? v : r;
+        }
+    return cx0 < cx1 ? r : 0.0f;
+}
+
 void nn_pool_forward(const nn_pool *p, const nn_tensor *in, nn_tensor *out)
 {
     const int H = in->h, W = in->w, OH = out->h, OW = out->w;
@@ -738,7 +1110,25 @@ void nn_pool_forward(const nn_pool *p, const nn_tensor *in, nn_tensor *out)
             int y0 = oy * p->stride_h - p->pad_t, y1 = y0 + p->kh; /* [y0, y1) */
             int py1 = y1 < H + p->pad_b ? y1 : H + p->pad_b;
             int cy0 = y0 < 0 ? 0 : y0, cy1 = y1 < H ? y1 : H;
-            for (int ox = 0; ox < OW; ox++) {
+            int ox = 0;
+            if (p->kind == NN_POOL_MAX && p->stride_w == 2 && cy0 < cy1) {
+                /* scalar up to the first window inside the row, then 4 outputs at a time while every read (two
+                 * vectors per tap, stride-2 gather) stays inside the row; same max order as the scalar code */
+                for (; ox < OW && ox * 2 - p->pad_l < 0; ox++)
+                    dst[(size_t)oy * (size_t)OW + (size_t)ox] = pool_max1(p, src, W, cy0, cy1, ox);
+                for (; ox + VL <= OW && 2 * (ox + VL - 1) - p->pad_l + p->kw + 1 <= W - 1; ox += VL) {
+                    v8f r = splat8(-FLT_MAX);
+                    for (int y = cy0; y < cy1; y++) {
+                        const float *q = src + (size_t)y * (size_t)W + (2 * ox - p->pad_l);
+                        for (int kx = 0; kx < p->kw; kx++) {
+                            const v8f v = EVEN8(ld8(q + kx), ld8(q + kx + VL));
+                            r = sel8(v > r, v, r);
+                        }
+                    }
+                    st8(dst + (size_t)oy * (size_t)OW + (size_t)ox, r);
+                }
+            }
+            for (; ox < OW; ox++) {
                 int x0 = ox * p->stride_w - p->pad_l, x1 = x0 + p->kw;
                 int px1 = x1 < W + p->pad_r ? x1 : W + p->pad_r;
                 int cx0 = x0 < 0 ? 0 : x0, cx1 = x1 < W ? x1 : W;
@@ -805,6 +1195,20 @@ void nn_add(const float *a, const float *b, float *out, size_t n)
         st8(out + i, ld8(a + i) + ld8(b + i));
     for (; i < n; i++)
         out[i] = a[i] + b[i];
+}
+
+void nn_add_relu(const float *a, const float *b, float *out, size_t n)
+{
+    const v8f z = splat8(0.0f);
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        const v8f v = ld8(a + i) + ld8(b + i);
+        st8(out + i, sel8(v > z, v, z));
+    }
+    for (; i < n; i++) {
+        const float v = a[i] + b[i];
+        out[i] = v > 0.0f ? v : 0.0f;
+    }
 }
 
 void nn_mul(const float *a, const float *b, float *out, size_t n)

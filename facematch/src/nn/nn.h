@@ -132,6 +132,8 @@ typedef struct nn_conv {
     float *b;        /* owned, [out_c] (zeros when the model has no bias) */
     float *slope;    /* owned copy of a PReLU slope */
     int path;        /* internal: which kernel runs (see nn.c) */
+    int wino_m;      /* 0, or 2 / 4: this 3x3 stride-1 conv runs as Winograd F(m x m, 3x3) (nn_conv_set_winograd) */
+    float *wu;       /* owned, Winograd-domain filters [(m+2)^2][out_c][in_c] (G g G^T, computed in double) */
 } nn_conv;
 
 /* Validates the geometry and copies weights ([out_c][in_c/groups][kh][kw]) and bias ([out_c], may be NULL). */
@@ -144,9 +146,20 @@ void nn_conv_fold_affine(nn_conv *cv, const float *scale, const float *shift);
 /* Batch-norm parameters -> affine: scale = gamma / sqrt(var + eps), shift = beta - mean * scale. */
 void nn_bn_to_affine(int c, const float *gamma, const float *beta, const float *mean, const float *var, float eps,
                      float *scale, float *shift);
+/* Winograd F(m x m, 3x3) for a dense (groups 1) 3x3, stride 1, dilation 1 convolution (pads <= 2): m = 2 or 4, or
+ * 0 to go back to im2col. Transforms the current weights (call it after nn_conv_fold_affine; folding later
+ * re-transforms them), (m+2)^2 / 9 times the weight memory. Any input size still works once set. Accuracy: F(2x2) is
+ * within a few float ulps of im2col; F(4x4) uses interpolation points 0, +-1, +-2 and loses ~1-2 more decimal digits
+ * (tests/unit/test_nn.c measures both against double). FM_ERR_INVALID_ARGUMENT when the conv is not eligible. */
+fm_status nn_conv_set_winograd(nn_conv *cv, int m, fm_ctx *ctx);
+/* Picks the faster kernel for the input size the conv will see (Winograd F(4x4) / F(2x2) / im2col, from the
+ * geometry: spatial size, channels; measured on the bundled models by bench/bench_nn --layers) and sets it up.
+ * Non-eligible convs are left as they are. */
+fm_status nn_conv_plan_input(nn_conv *cv, int in_h, int in_w, fm_ctx *ctx);
 /* Output size for an in_h x in_w input; returns 0, or -1 when the output would be empty or too large. */
 int nn_conv_out_hw(const nn_conv *cv, int in_h, int in_w, int *out_h, int *out_w);
-/* Scratch floats nn_conv_forward needs for this input size (0 for 1x1/stride-1 and depthwise paths). */
+/* Scratch floats nn_conv_forward needs for this input size (0 for 1x1/stride-1 and depthwise paths); does not depend
+ * on `threads` (per-thread temporaries of the Winograd path live on the stack, < 16 KB). */
 size_t nn_conv_scratch(const nn_conv *cv, int in_h, int in_w, int threads);
 /* out must be out_c x out_h x out_w (from nn_conv_out_hw); in and out must not overlap. */
 void nn_conv_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, float *scratch, int threads);
@@ -173,6 +186,8 @@ void nn_global_pool(nn_pool_kind kind, const nn_tensor *in, nn_tensor *out);
 /* x[c][i] = x[c][i] * scale[c] + shift[c] (either may be NULL = 1 / 0), in place. */
 void nn_affine(float *x, int c, size_t plane, const float *scale, const float *shift);
 void nn_add(const float *a, const float *b, float *out, size_t n);  /* out may alias a or b */
+/* out = max(a + b, 0) (the residual join of a ResNet block); out may alias a or b */
+void nn_add_relu(const float *a, const float *b, float *out, size_t n);
 void nn_mul(const float *a, const float *b, float *out, size_t n);
 /* Concatenates along channels (all inputs h x w equal to out's). */
 void nn_concat_c(const nn_tensor *const *ins, int n, nn_tensor *out);
