@@ -19,6 +19,7 @@
 #include "cli.h"
 
 #if defined(FM_HAVE_CARDSIM)
+#include "demo_face.h"
 #include "face_cli.h"
 #include "fmcardsim.h"
 
@@ -35,6 +36,9 @@
 #include <unistd.h>
 
 #define DEMO_AUD "facematch-demo-reset-service"
+/* 1 while no sample clip ends in a session match (README "Reset flow"): the default face step is then the
+ * developer-signed verdict and the live session runs with --session. */
+#define DEMO_DEFAULT_DEVELOPER 1
 #define DEMO_NEW_SIGN_PIN "DEMO2026X" /* the new signing PIN the demo sets (sample value, never printed) */
 
 typedef struct demo {
@@ -44,6 +48,7 @@ typedef struct demo {
     char cfg[PATH_MAX + 32];
     const char *python;
     const char *kiosk_time;  /* NULL: real clock */
+    int developer;           /* --developer-verdict: the old face step (no session), testing verdicts allowed */
 } demo;
 
 static void step(const char *fmt, ...)
@@ -344,6 +349,120 @@ static int developer_verdict(fm_ctx *ctx, fm_engine *eng, const face_cli_opts *o
     return 0;
 }
 
+static int hex_bytes(const char *hex, uint8_t *out, size_t cap, size_t *n)
+{
+    size_t l = strlen(hex);
+    if (l % 2 || l / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < l / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    *n = l / 2;
+    return 0;
+}
+
+static void print_challenge(const fm_challenge *ch)
+{
+    for (int i = 0; i < ch->n_steps; i++)
+        printf("%s%s (%.2f s)", i ? ", then " : "", fm_challenge_action_name((fm_challenge_action)ch->action[i]),
+               ch->window_ms[i] / 1000.0);
+}
+
+/* Signs a session's verdict, bound to the card (the card verifies the auth PIN first). */
+static int session_verdict(fm_ctx *ctx, const fm_session_result *r, const char *nonce,
+                           const fm_card_visual_info *vi, const uint8_t *cert, size_t cert_len, fm_card *card,
+                           const char *auth_pin, const fm_verdict_key *key, char *token, size_t cap)
+{
+    fm_verdict_input in;
+    fm_status st = fm_session_verdict_input(ctx, r, DEMO_AUD, nonce, vi->portrait_sha256,
+                                            vi->authenticity == FM_CARD_AUTH_VERIFIED ? FM_PORTRAIT_VERIFIED
+                                            : vi->authenticity == FM_CARD_AUTH_INVALID ? FM_PORTRAIT_INVALID
+                                                                                        : FM_PORTRAIT_UNVERIFIABLE,
+                                            cert, cert_len, &in);
+    if (st == FM_OK)
+        st = fm_card_jpki_verify_auth_pin(card, auth_pin, 0, NULL);
+    card_signer cs = {card};
+    size_t tl = 0;
+    if (st == FM_OK)
+        st = fm_verdict_sign(ctx, key, &in, sign_with_card, &cs, token, cap, &tl);
+    if (st != FM_OK)
+        return cli_error("demo", st, "signing the verdict: %s", fm_ctx_errmsg(ctx)), -1;
+    return 0;
+}
+
+/* The face step as a live session on the sample clip. Asks the service for nonces (the first one is given) until a
+ * segment of the indexed clip fits the nonce's challenge, runs the session on it and leaves the result in *r and
+ * the nonce that session used in used_nonce. Stops after a session whose challenge was met (the footage fitted: its
+ * decision is the session's answer on this clip) or after 3 sessions. Returns 0 when a session ran (whatever its
+ * decision), 1 when none could run (no fitting footage), -1 on errors. */
+static int session_face_step(demo *d, fm_ctx *ctx, const fm_engine *eng, const fm_image *portrait,
+                             const fm_session_policy *pol, const char *clip, const demo_index *ix, int max_nonces,
+                             const char *first_nonce, char *used_nonce, size_t nonce_cap, fm_session_result *r)
+{
+    char line[4096], nonce[160];
+    int sessions = 0;
+    const int max_sessions = 3;
+    const char *clip_name = strrchr(clip, '/') ? strrchr(clip, '/') + 1 : clip;
+    snprintf(nonce, sizeof nonce, "%s", first_nonce);
+    for (int attempt = 1; attempt <= max_nonces && sessions < max_sessions; attempt++) {
+        if (attempt > 1) {
+            char *a[] = {"nonce", "--kind", "sign", NULL};
+            if (service(d, a, line, sizeof line) != 0 || !json_field(line, "nonce", nonce, sizeof nonce))
+                return cli_error("demo", FM_ERR_INTERNAL, "the service gave no nonce: %s", line), -1;
+            printf("   new nonce %.16s… from the service (attempt %d of at most %d)\n", nonce, attempt, max_nonces);
+        }
+        uint8_t nb[64];
+        size_t nl = 0;
+        fm_challenge ch;
+        if (hex_bytes(nonce, nb, sizeof nb, &nl) != 0 || fm_challenge_derive(ctx, nb, nl, &ch) != FM_OK)
+            return cli_error("demo", FM_ERR_INTERNAL, "bad nonce from the service: %s", nonce), -1;
+        printf("   challenge derived from the nonce (HMAC-SHA256, README \"session\"): ");
+        print_challenge(&ch);
+        printf("\n");
+        demo_segment seg[8];
+        int ns = demo_pick_segments(ix, &ch, seg, 8);
+        if (ns == 0) {
+            printf("   no part of %s shows these actions in this order within the windows (per the clip's index):\n"
+                   "   a recorded clip cannot follow a new challenge, so the demo asks the service for a new nonce\n"
+                   "   (the unused one expires unused)\n", clip_name);
+            continue;
+        }
+        for (int k = 0; k < ns && k < 2 && sessions < max_sessions; k++) {
+            const demo_segment *sg = &seg[k];
+            printf("   SIMULATED HOLDER: the demo plays the part of %s where its index shows", clip_name);
+            for (int i = 0; i < sg->n; i++)
+                printf("%s %s at %.1f s", i ? "," : "",
+                       fm_challenge_action_name((fm_challenge_action)ix->ev[sg->ev[i]].action), ix->ev[sg->ev[i]].t0);
+            printf(":\n   frames %.2f-%.2f s of the clip go to the session (as a camera would send them)\n", sg->start,
+                   sg->start + sg->duration);
+            sessions++;
+            fm_status st = demo_session_clip(ctx, eng, portrait, nb, nl, pol, clip, sg->start, sg->duration, stdout, r);
+            if (st != FM_OK)
+                return cli_error("demo", st, "session: %s", fm_ctx_errmsg(ctx)), -1;
+            snprintf(used_nonce, nonce_cap, "%s", nonce);
+            demo_print_result(stdout, r);
+            int met = r->n_steps > 0;
+            for (int i = 0; i < r->n_steps; i++)
+                met &= r->steps[i].met;
+            if (r->decision == FM_VERDICT_MATCH || met)
+                return 0; /* the footage fitted the challenge: this is the session's answer */
+            if (k + 1 < ns && k + 1 < 2 && sessions < max_sessions)
+                printf("   the challenge was not met on this footage; trying the next fitting part of the clip with "
+                       "the same nonce\n");
+        }
+        if (sessions < max_sessions && attempt < max_nonces)
+            printf("   the challenge was not met: asking the service for a new nonce\n");
+    }
+    if (sessions == 0) {
+        printf("   no fitting footage for %d challenges in a row: no session could run\n", max_nonces);
+        return 1;
+    }
+    return 0;
+}
+
 static int write_text(const char *path, const char *text, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -357,19 +476,117 @@ static int write_text(const char *path, const char *text, size_t n)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: facematch demo [--holder HOLDER.json] [--live IMAGE] [--attack-photo IMAGE] [--kiosk-time HH:MM]\n"
-            "                      [--models DIR] [--keep]\n"
+            "usage: facematch demo [--holder HOLDER.json] [--portrait IMAGE] [--clip VIDEO] [--index FILE]\n"
+            "                      [--attack-photo IMAGE] [--max-nonces N] [--kiosk-time HH:MM] [--models DIR]\n"
+            "                      [--keep] [--developer-verdict [--live IMAGE]]\n"
+            "       facematch demo --build-index OUT [--clip VIDEO] [--holder HOLDER.json] [--from S] [--to S]\n"
             "Runs the whole PIN-reset flow on sample data and prints each step: virtual card, portrait read from\n"
-            "the chip, nonce from the reservation service (service/fmreset), face step (developer-signed verdict\n"
-            "until the live session exists: real face distance, liveness NOT checked), reservation, replay and\n"
-            "photo attacks refused, kiosk reset of the signing PIN, double use refused.\n"
+            "the chip, nonce from the reservation service (service/fmreset), the live session on the sample clip\n"
+            "with the nonce-derived challenge (the holder is SIMULATED by choosing the part of the recorded clip\n"
+            "where the challenge's actions happen, from the clip's index), the verdict signed by the engine key and\n"
+            "bound to the card, the reservation, attacks refused (replay, the holder's photo held to the camera, the\n"
+            "used reservation tapped again) and the kiosk reset of the signing PIN.\n"
             "  --holder        virtual card holder (default samples/holder-example.json)\n"
-            "  --live          the 'live' face (default samples/media/franck_03909.jpg, a frame of the sample clip)\n"
-            "  --attack-photo  another person's photo shown to the camera (default samples/media/audrey.jpg)\n"
+            "  --portrait      personalise the card with this image instead of the holder's portrait\n"
+            "  --clip          the live clip (default samples/media/franck.mp4)\n"
+            "  --index         the clip's index of detected actions (default samples/franck.index)\n"
+            "  --attack-photo  photo held to the camera (default samples/media/franck_03909.jpg: the holder)\n"
+            "  --max-nonces    nonces asked for at most until the clip fits a challenge (default 8)\n"
             "  --kiosk-time    run the kiosk at the next HH:MM Japan time (default: now; kiosks open 06:30-23:00)\n"
-            "  --keep          keep the working directory (database, decision log)\n"
+            "  --keep          keep the working directory (database, decision log, verdicts)\n"
+            "  --developer-verdict  the old face step: no session, a developer-signed verdict on --live IMAGE\n"
+            "                  (default samples/media/franck_03909.jpg); the service is configured to accept\n"
+            "                  such testing verdicts for this run only (a production service refuses them)\n"
+            "  --build-index   index the clip with our own detectors (observe-only sessions) and write OUT;\n"
+            "                  --from/--to limit the part indexed (seconds)\n"
             "Needs /usr/bin/python3 (Debian) and the source tree's service/ ($FACEMATCH_REPO overrides).\n"
-            "Exit 0 when the reset succeeded and every attack was refused.\n");
+            "Exit 0 when the session matched, the reset succeeded and every attack was refused; 1 otherwise.\n");
+}
+
+/* The engine a session needs (as `facematch verify`). */
+static fm_status session_engine(fm_ctx *ctx, const char *models_dir, int verify, fm_engine **eng)
+{
+    fm_engine_config cfg;
+    fm_engine_config_init(&cfg);
+    cfg.models_dir = models_dir;
+    cfg.verify_sha256 = verify;
+    cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5) |
+                 FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP68) | FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT) |
+                 FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD);
+    return fm_engine_create(ctx, &cfg, eng);
+}
+
+static void session_policy(fm_session_policy *pol, const char *models_dir, int verify)
+{
+    fm_session_policy_init(pol);
+#if defined(FM_SESSION_MAX_EVENTS) /* policy with models_dir (the session's liveness models) */
+    pol->models_dir = models_dir;
+    pol->verify_models = verify;
+#else
+    (void)models_dir;
+    (void)verify;
+#endif
+}
+
+/* facematch demo --build-index OUT: the clip's actions as our detectors see them (observe-only sessions). The
+ * exclusions of the current index (if any) are kept. */
+static int build_clip_index(const demo *d, const char *holder_path, const char *portrait_path, const char *clip,
+                            const char *out, const char *current, double from, double to, const char *models_dir,
+                            int verify)
+{
+    (void)d;
+    fm_ctx *ctx = fm_ctx_create();
+    fm_engine *eng = NULL;
+    fm_image *portrait = NULL;
+    demo_index *ix = calloc(1, sizeof *ix);
+    fm_cardsim_holder h;
+    fm_cardsim_holder_init(&h);
+    int rc = FM_EXIT_INTERNAL;
+    fm_status st;
+    if (!ctx || !ix)
+        goto out;
+    if (!portrait_path) {
+        if ((st = fm_cardsim_holder_load(ctx, holder_path, &h)) != FM_OK) {
+            rc = cli_error("demo", st, "%s", fm_ctx_errmsg(ctx));
+            goto out;
+        }
+        portrait_path = h.portrait_path;
+    }
+    char err[512];
+    if (is_file(current) && demo_index_load(current, ix, err, sizeof err) == 0)
+        printf("keeping the %d exclusion(s) of %s\n", ix->n_excl, current);
+    if ((st = session_engine(ctx, models_dir, verify, &eng)) != FM_OK ||
+        (st = fm_image_load(ctx, portrait_path, FM_PIX_RGB24, &portrait, NULL)) != FM_OK) {
+        rc = cli_error("demo", st, "%s", fm_ctx_errmsg(ctx));
+        goto out;
+    }
+    fm_session_policy pol;
+    session_policy(&pol, models_dir, verify);
+    printf("indexing %s from %.1f s (observe-only sessions, %s as the reference)\n", clip, from, portrait_path);
+    if ((st = demo_index_build(ctx, eng, portrait, clip, from, to, &pol, ix, stdout)) != FM_OK) {
+        rc = cli_error("demo", st, "%s", fm_ctx_errmsg(ctx));
+        goto out;
+    }
+    char head[1024];
+    snprintf(head, sizeof head,
+             "# Index of the sample clip for `facematch demo`: the blinks, turns and nods OUR detectors (the session's\n"
+             "# event detectors, observe-only sessions of 40 s) saw, in seconds from the start of the clip. Written by\n"
+             "#   facematch demo --build-index %s   (libfacematch %s)\n"
+             "# The demo uses it only to CHOOSE the footage for a challenge; the session then decides on the frames.\n",
+             out, fm_version());
+    if (demo_index_write(ix, out, head) != 0) {
+        rc = cli_error("demo", FM_ERR_IO, "cannot write %s", out);
+        goto out;
+    }
+    printf("%d events written to %s\n", ix->n, out);
+    rc = FM_EXIT_OK;
+out:
+    fm_cardsim_holder_wipe(&h);
+    free(ix);
+    fm_image_destroy(portrait);
+    fm_engine_destroy(eng);
+    fm_ctx_destroy(ctx);
+    return rc;
 }
 
 int cmd_demo(int argc, char **argv)
@@ -380,10 +597,13 @@ int cmd_demo(int argc, char **argv)
     o.models_dir = cli_models_dir(&argc, argv, dirbuf, sizeof dirbuf);
     demo d;
     memset(&d, 0, sizeof d);
+    d.developer = DEMO_DEFAULT_DEVELOPER;
     setvbuf(stdout, NULL, _IOLBF, 0); /* steps and errors (stderr) appear in order */
     d.python = getenv("FACEMATCH_PYTHON") ? getenv("FACEMATCH_PYTHON") : "/usr/bin/python3";
-    const char *holder_path = NULL, *live_path = NULL, *attack_path = NULL;
-    int keep = 0;
+    const char *holder_path = NULL, *live_path = NULL, *attack_path = NULL, *portrait_path = NULL;
+    const char *clip_path = NULL, *index_path = NULL, *build_index = NULL;
+    double idx_from = 0, idx_to = 1e5;
+    int keep = 0, max_nonces = 8;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             usage(stdout);
@@ -399,6 +619,29 @@ int cmd_demo(int argc, char **argv)
             d.kiosk_time = argv[++i];
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
+        else if (!strcmp(argv[i], "--developer-verdict"))
+            d.developer = 1;
+        else if (!strcmp(argv[i], "--session"))
+            d.developer = 0;
+        else if (!strcmp(argv[i], "--portrait") && i + 1 < argc)
+            portrait_path = argv[++i];
+        else if (!strcmp(argv[i], "--clip") && i + 1 < argc)
+            clip_path = argv[++i];
+        else if (!strcmp(argv[i], "--index") && i + 1 < argc)
+            index_path = argv[++i];
+        else if (!strcmp(argv[i], "--build-index") && i + 1 < argc)
+            build_index = argv[++i];
+        else if (!strcmp(argv[i], "--from") && i + 1 < argc)
+            idx_from = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--to") && i + 1 < argc)
+            idx_to = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--max-nonces") && i + 1 < argc) {
+            max_nonces = atoi(argv[++i]);
+            if (max_nonces < 1 || max_nonces > 50) {
+                usage(stderr);
+                return FM_EXIT_USAGE;
+            }
+        }
         else {
             usage(stderr);
             return FM_EXIT_USAGE;
@@ -411,7 +654,7 @@ int cmd_demo(int argc, char **argv)
     if (!is_file(d.python))
         return cli_error("demo", FM_ERR_NOT_FOUND, "%s not found (Debian python3 is needed for the service)",
                          d.python);
-    char hbuf[PATH_MAX + 64], lbuf[PATH_MAX + 64], abuf[PATH_MAX + 64];
+    char hbuf[PATH_MAX + 64], lbuf[PATH_MAX + 64], abuf[PATH_MAX + 64], cbuf[PATH_MAX + 64], ibuf[PATH_MAX + 64];
     const char *media = getenv("FACEMATCH_SAMPLES");
     char mbuf[PATH_MAX + 32];
     if (!media || !*media) {
@@ -427,12 +670,26 @@ int cmd_demo(int argc, char **argv)
         live_path = lbuf;
     }
     if (!attack_path) {
-        snprintf(abuf, sizeof abuf, "%s/audrey.jpg", media);
+        snprintf(abuf, sizeof abuf, "%s/%s", media, d.developer ? "audrey.jpg" : "franck_03909.jpg");
         attack_path = abuf;
     }
-    if (!is_file(live_path))
-        return cli_error("demo", FM_ERR_NOT_FOUND, "%s missing: fetch the sample media (scripts/setup, or "
-                         "models/fetch --samples)", live_path);
+    if (!clip_path) {
+        snprintf(cbuf, sizeof cbuf, "%s/franck.mp4", media);
+        clip_path = cbuf;
+    }
+    if (!index_path) {
+        snprintf(ibuf, sizeof ibuf, "%s/samples/franck.index", d.repo);
+        index_path = ibuf;
+    }
+    {
+        const char *need = build_index ? clip_path : d.developer ? live_path : clip_path;
+        if (!is_file(need))
+            return cli_error("demo", FM_ERR_NOT_FOUND, "%s missing: fetch the sample media (scripts/setup, or "
+                             "models/fetch --samples)", need);
+    }
+    if (build_index)
+        return build_clip_index(&d, holder_path, portrait_path, clip_path, build_index, index_path, idx_from, idx_to,
+                                o.models_dir, o.verify);
 
     int rc = FM_EXIT_INTERNAL, failures = 0;
     fm_ctx *ctx = fm_ctx_create();
@@ -444,6 +701,7 @@ int cmd_demo(int argc, char **argv)
     fm_engine *eng = NULL;
     fm_verdict_key *key = NULL;
     fm_image *portrait = NULL;
+    fm_session_result *res = NULL;
     char *token = malloc(FM_VERDICT_TOKEN_MAX), *token2 = malloc(FM_VERDICT_TOKEN_MAX);
     char line[4096], nonce[160], path[PATH_MAX + 64];
     uint8_t cert[8192];
@@ -459,8 +717,20 @@ int cmd_demo(int argc, char **argv)
     }
 
     step("1. Card: personalising a virtual My Number card (test CAs, fresh RSA-2048 keys) from %s", holder_path);
-    if ((st = fm_cardsim_holder_load(ctx, holder_path, &h)) != FM_OK ||
-        (st = fm_cardsim_create(ctx, &h, &sim)) != FM_OK) {
+    if ((st = fm_cardsim_holder_load(ctx, holder_path, &h)) != FM_OK) {
+        rc = cli_error("demo", st, "%s", fm_ctx_errmsg(ctx));
+        goto out;
+    }
+    if (portrait_path) {
+        if (snprintf(h.portrait_path, sizeof h.portrait_path, "%s", portrait_path) >= (int)sizeof h.portrait_path) {
+            rc = cli_error("demo", FM_ERR_INVALID_ARGUMENT, "--portrait: path too long");
+            goto out;
+        }
+        h.portrait_jp2 = NULL;
+        h.portrait = NULL;
+    }
+    printf("   card portrait from %s (stored on the chip as JPEG 2000)\n", h.portrait_path);
+    if ((st = fm_cardsim_create(ctx, &h, &sim)) != FM_OK) {
         rc = cli_error("demo", st, "%s", fm_ctx_errmsg(ctx));
         goto out;
     }
@@ -515,7 +785,8 @@ int cmd_demo(int argc, char **argv)
         int n = snprintf(cfg, sizeof cfg,
                          "{\"db\": \"reset.db\", \"aud\": \"%s\", \"engine_public_key\": \"engine.pub\", "
                          "\"jpki_ca\": [\"jpki-ca.pem\"], \"log\": \"decisions.jsonl\", "
-                         "\"admin_key_file\": \"admin-key.hex\"}\n", DEMO_AUD);
+                         "\"admin_key_file\": \"admin-key.hex\"%s}\n", DEMO_AUD,
+                         d.developer ? ", \"allow_testing_verdicts\": true" : "");
         if (write_text(d.cfg, cfg, (size_t)n) != 0) {
             rc = cli_error("demo", FM_ERR_IO, "cannot write %s", d.cfg);
             goto out;
@@ -530,72 +801,161 @@ int cmd_demo(int argc, char **argv)
     }
     printf("   nonce %.16s… (32 random bytes, valid 5 minutes, single use), audience \"%s\"\n", nonce, DEMO_AUD);
 
-    step("4. Face step: chip portrait vs the live face");
-    printf("   session step not yet available: developer-signed verdict\n"
-           "   (the face distance below is real — dlib ResNet on the chip portrait and %s —\n"
-           "    but NO liveness check ran; the verdict says so in its reasons)\n", live_path);
-    if ((st = face_cli_engine(ctx, &o, 1, &eng)) != FM_OK) {
-        rc = cli_error("demo", st, "models: %s (run scripts/setup or models/fetch)", fm_ctx_errmsg(ctx));
+    if (d.developer)
+        printf("   --developer-verdict: this service instance ACCEPTS testing verdicts (a production one refuses them)\n");
+    int match = 0;
+    fm_session_policy pol;
+    session_policy(&pol, o.models_dir, o.verify);
+    res = calloc(1, sizeof *res);
+    if (!res)
         goto out;
-    }
     if ((st = fm_card_visual_decode_portrait(ctx, vis, FM_PIX_RGB24, &portrait, NULL)) != FM_OK) {
         rc = cli_error("demo", st, "portrait: %s", fm_ctx_errmsg(ctx));
         goto out;
     }
-    if (describe(ctx, eng, &o, portrait, dp, "chip portrait") != 0) {
-        rc = FM_EXIT_INPUT;
-        goto out;
+    if (d.developer) {
+        step("4. Face step (DEVELOPER VERDICT, no session): chip portrait vs %s", live_path);
+        printf("   developer-signed verdict: the face distance below is real (dlib ResNet on the chip portrait and\n"
+               "   %s) but NO session and NO liveness check ran; the verdict says so in its reasons\n", live_path);
+        if ((st = face_cli_engine(ctx, &o, 1, &eng)) != FM_OK) {
+            rc = cli_error("demo", st, "models: %s (run scripts/setup or models/fetch)", fm_ctx_errmsg(ctx));
+            goto out;
+        }
+        if (describe(ctx, eng, &o, portrait, dp, "chip portrait") != 0) {
+            rc = FM_EXIT_INPUT;
+            goto out;
+        }
+        /* the card binds the verdict: the holder's auth PIN is verified by the card, then its JPKI auth key signs */
+        if ((st = fm_card_jpki_verify_auth_pin(card, h.auth_pin, 0, NULL)) != FM_OK) {
+            goto card_fail;
+        }
+        if (developer_verdict(ctx, eng, &o, dp, live_path, &vi, cert, cert_len, card, key, nonce, token,
+                              FM_VERDICT_TOKEN_MAX, &match) != 0) {
+            rc = FM_EXIT_INPUT;
+            goto out;
+        }
+    } else {
+        step("4. Face step: live session on the sample clip %s, challenge derived from the service's nonce",
+             clip_path);
+        char err[512];
+        demo_index *ix = calloc(1, sizeof *ix);
+        char clip_hex[65];
+        uint8_t clip_digest[32];
+        if (!ix) {
+            goto out;
+        }
+        if (demo_index_load(index_path, ix, err, sizeof err) != 0 ||
+            fm_sha256_file(ctx, clip_path, clip_digest, clip_hex) != FM_OK || strcmp(clip_hex, ix->clip_sha256)) {
+            rc = cli_error("demo", FM_ERR_CORRUPT, "the clip's index %s: %s (rebuild it: facematch demo --build-index "
+                           "%s --clip %s)", index_path, err[0] && strcmp(clip_hex, ix->clip_sha256) == 0 ? err
+                           : "it was made for another clip or could not be read", index_path, clip_path);
+            free(ix);
+            goto out;
+        }
+        printf("   the clip's index (%s): %d actions our detectors found; parts never played:", index_path, ix->n);
+        for (int i = 0; i < ix->n_excl; i++)
+            printf(" %.0f-%.0f s (%s)", ix->excl_from[i], ix->excl_to[i], ix->excl_why[i]);
+        printf("%s\n", ix->n_excl ? "" : " none");
+        if ((st = session_engine(ctx, o.models_dir, o.verify, &eng)) != FM_OK) {
+            rc = cli_error("demo", st, "models: %s (run scripts/setup or models/fetch)", fm_ctx_errmsg(ctx));
+            free(ix);
+            goto out;
+        }
+        char first[160];
+        snprintf(first, sizeof first, "%s", nonce);
+        nonce[0] = '\0';
+        int r = session_face_step(&d, ctx, eng, portrait, &pol, clip_path, ix, max_nonces, first, nonce, sizeof nonce,
+                                  res);
+        free(ix);
+        if (r < 0) {
+            rc = FM_EXIT_INPUT;
+            goto out;
+        }
+        if (r > 0 || res->decision != FM_VERDICT_MATCH) {
+            printf("\n   THE SESSION DID NOT END IN MATCH on the sample clip%s. The demo goes on with what the session\n"
+                   "   really decided (nothing is faked): the service will refuse it and the kiosk will find no\n"
+                   "   reservation.\n", r > 0 ? " (no fitting footage)" : "");
+            failures++;
+        }
+        match = r == 0 && res->decision == FM_VERDICT_MATCH;
+        if (r == 0 && session_verdict(ctx, res, nonce, &vi, cert, cert_len, card, h.auth_pin, key, token,
+                                      FM_VERDICT_TOKEN_MAX) != 0) {
+            goto out;
+        }
+        if (r > 0)
+            token[0] = '\0';
     }
-    int match = 0;
-    /* the card binds the verdict: the holder's auth PIN is verified by the card, then its JPKI auth key signs */
-    if ((st = fm_card_jpki_verify_auth_pin(card, h.auth_pin, 0, NULL)) != FM_OK)
-        goto card_fail;
-    if (developer_verdict(ctx, eng, &o, dp, live_path, &vi, cert, cert_len, card, key, nonce, token,
-                          FM_VERDICT_TOKEN_MAX, &match) != 0) {
-        rc = FM_EXIT_INPUT;
-        goto out;
-    }
-    printf("   verdict signed (ES256 engine key) and bound to the card (JPKI auth key, %zu-byte certificate)\n",
-           cert_len);
+    if (token[0])
+        printf("   verdict signed (ES256 engine key) and bound to the card (JPKI auth key, %zu-byte certificate)\n",
+               cert_len);
 
     step("5. Reservation: the service checks the verdict with our verifier and records the reservation");
     snprintf(path, sizeof path, "%s/verdict.jws", d.tmp);
-    if (write_text(path, token, strlen(token)) != 0) {
-        rc = cli_error("demo", FM_ERR_IO, "cannot write %s", path);
-        goto out;
-    }
-    {
+    if (!token[0]) {
+        printf("   no verdict to submit (no session ran)\n");
+        failures++;
+    } else {
+        if (write_text(path, token, strlen(token)) != 0) {
+            rc = cli_error("demo", FM_ERR_IO, "cannot write %s", path);
+            goto out;
+        }
         char *a[] = {"reserve", "--token-file", path, NULL};
         int r = service(&d, a, line, sizeof line);
         show_decision("reservation", line);
         if (r != 0 || !match)
             failures++;
-    }
-    printf("\n   Attack 1: the same verdict sent again (replay)\n");
-    {
-        char *a[] = {"reserve", "--token-file", path, NULL};
-        int r = service(&d, a, line, sizeof line);
+        printf("\n   Attack 1: the same verdict sent again (replay)\n");
+        r = service(&d, a, line, sizeof line);
         show_decision("replay", line);
         if (r == 0)
             failures++;
     }
     if (is_file(attack_path)) {
-        printf("\n   Attack 2: someone else's photo in front of the camera (%s)\n", attack_path);
         char n2[160], p2[PATH_MAX + 64];
         char *a[] = {"nonce", "--kind", "sign", NULL};
-        int m2 = 1;
-        if (service(&d, a, line, sizeof line) == 0 && json_field(line, "nonce", n2, sizeof n2) &&
-            fm_card_jpki_verify_auth_pin(card, h.auth_pin, 0, NULL) == FM_OK &&
-            developer_verdict(ctx, eng, &o, dp, attack_path, &vi, cert, cert_len, card, key, n2, token2,
-                              FM_VERDICT_TOKEN_MAX, &m2) == 0) {
+        int m2 = 1, made = 0;
+        if (d.developer) {
+            printf("\n   Attack 2: someone else's photo in front of the camera (%s)\n", attack_path);
+            made = service(&d, a, line, sizeof line) == 0 && json_field(line, "nonce", n2, sizeof n2) &&
+                   fm_card_jpki_verify_auth_pin(card, h.auth_pin, 0, NULL) == FM_OK &&
+                   developer_verdict(ctx, eng, &o, dp, attack_path, &vi, cert, cert_len, card, key, n2, token2,
+                                     FM_VERDICT_TOKEN_MAX, &m2) == 0;
+        } else {
+            printf("\n   Attack 2: a photo of the holder (%s, not the card's portrait) held to the camera with a\n"
+                   "   shaking hand: 6 s of frames, the photo shifted by up to 6 px each, through a real session\n",
+                   attack_path);
+            uint8_t nb[64];
+            size_t nl = 0;
+            if (service(&d, a, line, sizeof line) == 0 && json_field(line, "nonce", n2, sizeof n2) &&
+                hex_bytes(n2, nb, sizeof nb, &nl) == 0) {
+                fm_challenge ch;
+                if (fm_challenge_derive(ctx, nb, nl, &ch) == FM_OK) {
+                    printf("   new nonce %.16s…, challenge ", n2);
+                    print_challenge(&ch);
+                    printf("\n");
+                }
+                memset(res, 0, sizeof *res);
+                st = demo_session_still(ctx, eng, portrait, nb, nl, &pol, attack_path, 6.0, 24.0, stdout, res);
+                if (st == FM_OK) {
+                    demo_print_result(stdout, res);
+                    m2 = res->decision == FM_VERDICT_MATCH;
+                    made = session_verdict(ctx, res, n2, &vi, cert, cert_len, card, h.auth_pin, key, token2,
+                                           FM_VERDICT_TOKEN_MAX) == 0;
+                } else {
+                    fprintf(stderr, "facematch demo: attack session: %s\n", fm_ctx_errmsg(ctx));
+                }
+            }
+        }
+        if (made) {
             snprintf(p2, sizeof p2, "%s/attack.jws", d.tmp);
             char *b[] = {"reserve", "--token-file", p2, NULL};
             int r = write_text(p2, token2, strlen(token2)) == 0 ? service(&d, b, line, sizeof line) : 0;
-            show_decision("photo of another person", line);
-            if (r == 0)
+            show_decision(d.developer ? "photo of another person" : "photo of the holder", line);
+            if (r == 0 || m2)
                 failures++;
         } else {
             printf("   (skipped: the attack photo could not be processed)\n");
+            failures++;
         }
     }
 
@@ -652,6 +1012,7 @@ out:
         rmdir(d.tmp);
     }
     fm_wipe(dp, sizeof dp);
+    free(res);
     fm_image_destroy(portrait);
     fm_engine_destroy(eng);
     fm_verdict_key_destroy(key);
