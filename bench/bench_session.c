@@ -98,7 +98,7 @@ int main(int argc, char **argv)
                  FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP68) | FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT);
     fm_engine *eng = NULL;
     sess_liveness *live = NULL;
-    if (fm_engine_create(ctx, &cfg, &eng) != FM_OK || sess_liveness_create(ctx, eng, &live) != FM_OK) {
+    if (fm_engine_create(ctx, &cfg, &eng) != FM_OK || sess_liveness_create(ctx, eng, NULL, &live) != FM_OK) {
         fprintf(stderr, "bench_session: models: %s\n", fm_ctx_errmsg(ctx));
         return 1;
     }

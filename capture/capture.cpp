@@ -33,6 +33,10 @@ struct fmcap {
     int64_t last_media = -1; // media time of the previous frame (files)
     int64_t t_start_mono = 0; // realtime playback / camera: monotonic time of the first frame
     double first_media_ms = NAN;
+    double seg_start_ms = 0;      // segment (video files): media time of the first frame to deliver
+    double seg_len_ms = 0;        // 0 = to the end
+    bool started = false;
+    long delivered = 0;
     cv::Mat frame;
     std::string err;
 };
@@ -178,11 +182,59 @@ extern "C" int fmcap_open_frames(const char *spec, double fps, fmcap **out, char
     return 0;
 }
 
+extern "C" int fmcap_set_segment(fmcap *c, double start_s, double duration_s)
+{
+    if (!c)
+        return -1;
+    if (c->kind != FMCAP_VIDEO) {
+        c->err = "a segment applies to video files only";
+        return -1;
+    }
+    if (c->started) {
+        c->err = "fmcap_set_segment: frames were already read";
+        return -1;
+    }
+    if (!(start_s >= 0 && start_s < 1e7) || !(duration_s < 1e7) || std::isnan(duration_s)) {
+        c->err = "fmcap_set_segment: start must be in [0, 1e7) s, duration below 1e7 s";
+        return -1;
+    }
+    c->seg_start_ms = start_s * 1000;
+    c->seg_len_ms = duration_s > 0 ? duration_s * 1000 : 0;
+    if (start_s > 0) {
+        try {
+            // a failed seek is not an error: frames before the start are then decoded and skipped
+            c->vc.set(cv::CAP_PROP_POS_MSEC, c->seg_start_ms);
+        } catch (const cv::Exception &) {
+        }
+    }
+    return 0;
+}
+
+// Reads the next video frame at or after the segment start; returns its media time (ms) or NaN at the end.
+static double read_video_frame(fmcap *c, long *file_index)
+{
+    for (;;) {
+        if (!c->vc.read(c->frame) || c->frame.empty())
+            return NAN;
+        double ms = c->vc.get(cv::CAP_PROP_POS_MSEC);
+        double pos = c->vc.get(cv::CAP_PROP_POS_FRAMES); // frames decoded so far, i.e. this frame's number + 1
+        *file_index = pos >= 1 ? (long)pos - 1 : c->delivered;
+        if (!std::isfinite(ms))
+            ms = *file_index * 1000.0 / c->fps;
+        // skip what lies before the segment (half a frame of tolerance for rounded container times)
+        if (c->delivered == 0 && c->seg_start_ms > 0 && ms < c->seg_start_ms - 500.0 / c->fps)
+            continue;
+        return ms;
+    }
+}
+
 extern "C" int fmcap_next(fmcap *c, fmcap_frame *f)
 {
     if (!c || !f)
         return -1;
+    c->started = true;
     try {
+        long file_index = c->index;
         int64_t ts;
         if (c->kind == FMCAP_FRAMES) {
             if (c->next_file >= c->files.size())
@@ -195,24 +247,28 @@ extern "C" int fmcap_next(fmcap *c, fmcap_frame *f)
             }
             ts = (int64_t)std::llround(c->index * 1e6 / c->fps);
         } else {
-            if (!c->vc.read(c->frame) || c->frame.empty())
-                return 0;
             if (c->kind == FMCAP_CAMERA) {
+                if (!c->vc.read(c->frame) || c->frame.empty())
+                    return 0;
                 ts = mono_us();
             } else {
-                double ms = c->vc.get(cv::CAP_PROP_POS_MSEC);
-                if (std::isnan(c->first_media_ms) && std::isfinite(ms))
+                double ms = read_video_frame(c, &file_index);
+                if (std::isnan(ms))
+                    return 0;
+                if (std::isnan(c->first_media_ms))
                     c->first_media_ms = ms;
-                int64_t media = std::isfinite(ms) ? (int64_t)std::llround((ms - c->first_media_ms) * 1000) : -1;
-                // containers without usable timestamps: frame index / fps
-                if (media <= c->last_media && c->index > 0)
-                    media = (int64_t)std::llround(c->index * 1e6 / c->fps);
+                if (c->seg_len_ms > 0 && ms - c->first_media_ms >= c->seg_len_ms)
+                    return 0;
+                int64_t media = (int64_t)std::llround((ms - c->first_media_ms) * 1000);
+                // containers without usable timestamps: delivered frames / fps
+                if (media <= c->last_media && c->delivered > 0)
+                    media = (int64_t)std::llround(c->delivered * 1e6 / c->fps);
                 if (media <= c->last_media)
                     media = c->last_media + 1;
                 c->last_media = media;
                 ts = media;
                 if (c->realtime) {
-                    if (c->index == 0)
+                    if (c->delivered == 0)
                         c->t_start_mono = mono_us();
                     int64_t due = c->t_start_mono + media, now = mono_us();
                     if (due > now)
@@ -241,7 +297,9 @@ extern "C" int fmcap_next(fmcap *c, fmcap_frame *f)
         f->height = c->frame.rows;
         f->stride = (int)c->frame.step[0];
         f->timestamp_us = ts;
-        f->index = c->index++;
+        f->index = c->kind == FMCAP_VIDEO ? file_index : c->index;
+        c->index++;
+        c->delivered++;
         return 1;
     } catch (const cv::Exception &e) {
         c->err = e.what();

@@ -28,7 +28,7 @@ typedef struct fmcap_frame {
     const uint8_t *bgr;    /* width * height BGR24 pixels, rows of `stride` bytes (borrowed) */
     int width, height, stride;
     int64_t timestamp_us;  /* monotonic capture time (files: media time from the first frame) */
-    long index;            /* 0-based frame number */
+    long index;            /* 0-based frame number (in the file, also with a segment) */
 } fmcap_frame;
 
 typedef enum fmcap_kind { FMCAP_CAMERA = 1, FMCAP_VIDEO = 2, FMCAP_FRAMES = 3 } fmcap_kind;
@@ -37,6 +37,14 @@ typedef enum fmcap_kind { FMCAP_CAMERA = 1, FMCAP_VIDEO = 2, FMCAP_FRAMES = 3 } 
 int fmcap_open_camera(const char *device, int width, int height, double fps, fmcap **out, char *err, size_t errcap);
 int fmcap_open_video(const char *path, int realtime, fmcap **out, char *err, size_t errcap);
 int fmcap_open_frames(const char *dir_or_glob, double fps, fmcap **out, char *err, size_t errcap);
+
+/* Video files only, before the first fmcap_next: play only the segment starting at start_s seconds of media time
+ * (0 = the beginning) and lasting duration_s seconds (<= 0 = to the end). The file is seeked (OpenCV/FFmpeg seeks to
+ * the key frame before and decodes forward), then frames before start_s are skipped; timestamps count from the first
+ * delivered frame (0 us), strictly increasing, and realtime playback starts with it. fmcap_frame.index stays the
+ * frame's number in the file. Returns 0, or -1 (not a video file, already started, bad values, start beyond the
+ * end is only seen by fmcap_next, which then returns 0). */
+int fmcap_set_segment(fmcap *c, double start_s, double duration_s);
 
 /* Next frame: 1 = a frame in *f, 0 = end of the source, -1 = error (fmcap_errmsg). */
 int fmcap_next(fmcap *c, fmcap_frame *f);

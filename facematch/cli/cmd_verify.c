@@ -15,6 +15,8 @@ static void usage(void)
     printf("usage: facematch verify --portrait FILE (--video FILE | --frames DIR|GLOB | --camera DEV) --nonce HEX\n"
            "                        [--key KEY.pem] [--aud ID] [--out VERDICT.jws] [--json] [--realtime]\n"
            "                        [--fps N] [--challenge ACTION,...] [--models DIR] [--no-verify] [--quiet]\n"
+           "                        [--start S] [--duration D] [--observe] [--trace] [--turn-degrees D]\n"
+           "                        [--max-pose-degrees D]\n"
            "Runs a live session: the challenge derived from the service nonce (HMAC-SHA256, see README \"session\")\n"
            "is printed as it goes (stderr), then the result JSON (stdout):\n"
            "  {\"decision\":...,\"reasons\":[...],\"match\":{\"distance\":...,\"threshold\":...},\"liveness\":{...},\n"
@@ -30,6 +32,13 @@ static void usage(void)
            "                    \"unverifiable\" and there is no card binding.\n"
            "  --challenge LIST  TESTING ONLY: fix the challenge (blink,turn_left,turn_right,nod); recorded in the\n"
            "                    result and the verdict (reason challenge_fixed_for_testing)\n"
+           "  --start S         video files: start S seconds into the file (timestamps count from there)\n"
+           "  --duration D      video files: play at most D seconds\n"
+           "  --observe         no challenge, no decision (never match): play the whole source/segment and list\n"
+           "                    every detected blink/turn/nod in \"events\" (the JSON always has \"events\")\n"
+           "  --turn-degrees D  policy: yaw change a turn must reach (default: the liveness module's, README)\n"
+           "  --max-pose-degrees D  policy: |yaw| (and |pitch| / 1.5) allowed for settling and matching (default 15)\n"
+           "  --trace           one line per frame on stderr: t, faces, instruction, yaw, pitch, EAR, PAD, grey, sharpness\n"
            "  --json            compact JSON only on stdout (no summary line)\n"
            "Exit 0 match, 1 no_match/spoof_suspected/inconclusive, 2 usage, 3 input, 4 models.\n");
 }
@@ -129,6 +138,18 @@ static void print_result(const fm_session_result *r, const char *token, int pret
     json_int(&j, "multi_face", r->frames_multi_face);
     json_obj_close(&j);
     json_num(&j, "duration", r->duration);
+    json_arr_open(&j, "events");
+    for (int i = 0; i < r->n_events; i++) {
+        const fm_session_event *e = &r->events[i];
+        json_obj_open(&j, NULL);
+        json_str(&j, "action", fm_challenge_action_name((fm_challenge_action)e->action));
+        json_num(&j, "t_start", e->t_start);
+        json_num(&j, "t_end", e->t_end);
+        json_num(&j, "value", e->value);
+        json_obj_close(&j);
+    }
+    json_arr_close(&j);
+    json_int(&j, "events_total", r->n_events_total);
     if (token)
         json_str(&j, "verdict", token);
     json_obj_close(&j);
@@ -148,8 +169,8 @@ int cmd_verify(int argc, char **argv)
     const char *models = cli_models_dir(&argc, argv, dirbuf, sizeof dirbuf);
     const char *portrait = NULL, *video = NULL, *frames = NULL, *camera = NULL, *nonce_hex = NULL, *keyfile = NULL,
                *aud = "facematch-cli", *outfile = NULL, *challenge = NULL;
-    int json = 0, realtime = 0, verify = 1, quiet = 0;
-    double fps = 30;
+    int json = 0, realtime = 0, verify = 1, quiet = 0, observe = 0, trace = 0;
+    double fps = 30, start = 0, duration = 0, turn_deg = NAN, max_pose = NAN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
@@ -178,7 +199,30 @@ int cmd_verify(int argc, char **argv)
             fps = strtod(argv[++i], &end);
             if (*end || !(fps > 0 && fps <= 1000))
                 return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--fps: expected a number in (0, 1000]");
-        } else if (strcmp(a, "--json") == 0)
+        } else if ((strcmp(a, "--start") == 0 || strcmp(a, "--duration") == 0) && i + 1 < argc) {
+            char *end;
+            double v = strtod(argv[++i], &end);
+            if (*end || !(v >= 0 && v < 1e7))
+                return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "%s: expected seconds in [0, 1e7)", a);
+            if (a[2] == 's')
+                start = v;
+            else
+                duration = v;
+        } else if (strcmp(a, "--turn-degrees") == 0 && i + 1 < argc) {
+            char *end;
+            turn_deg = strtod(argv[++i], &end);
+            if (*end || !(turn_deg >= 5 && turn_deg <= 60))
+                return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--turn-degrees: expected 5..60");
+        } else if (strcmp(a, "--max-pose-degrees") == 0 && i + 1 < argc) {
+            char *end;
+            max_pose = strtod(argv[++i], &end);
+            if (*end || !(max_pose > 0 && max_pose <= 90))
+                return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--max-pose-degrees: expected (0, 90]");
+        } else if (strcmp(a, "--observe") == 0)
+            observe = 1;
+        else if (strcmp(a, "--trace") == 0)
+            trace = 1;
+        else if (strcmp(a, "--json") == 0)
             json = 1;
         else if (strcmp(a, "--realtime") == 0)
             realtime = 1;
@@ -194,6 +238,8 @@ int cmd_verify(int argc, char **argv)
                          "need --portrait, --nonce and exactly one of --video, --frames, --camera (see --help)");
     if (realtime && !video)
         return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--realtime applies to --video only");
+    if ((start > 0 || duration > 0) && !video)
+        return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--start/--duration apply to --video only");
     uint8_t nonce[64];
     size_t nonce_len = 0;
     if (parse_hex(nonce_hex, nonce, sizeof nonce, &nonce_len) || nonce_len < 8)
@@ -213,9 +259,18 @@ int cmd_verify(int argc, char **argv)
         }
         fprintf(stderr, "facematch verify: WARNING: challenge fixed for testing (recorded in the result)\n");
     }
+    if (observe && challenge)
+        return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--observe and --challenge exclude each other");
+    pol.observe = observe;
+    pol.turn_degrees = turn_deg;
+    if (!isnan(max_pose))
+        pol.max_pose_degrees = max_pose;
+    pol.models_dir = models;
+    pol.verify_models = verify;
 #ifndef FM_HAVE_CAPTURE
     (void)realtime;
     (void)fps;
+    (void)trace;
     (void)models;
     (void)verify;
     (void)json;
@@ -279,6 +334,10 @@ int cmd_verify(int argc, char **argv)
         rc = cli_error("verify", FM_ERR_IO, "%s", err);
         goto done;
     }
+    if ((start > 0 || duration > 0) && fmcap_set_segment(cap, start, duration) != 0) {
+        rc = cli_error("verify", FM_ERR_INVALID_ARGUMENT, "%s", fmcap_errmsg(cap));
+        goto done;
+    }
     fm_challenge ch;
     fm_session_challenge(sess, &ch);
     if (!quiet) {
@@ -314,6 +373,12 @@ int cmd_verify(int argc, char **argv)
             rc = cli_error("verify", st, "frame %ld: %s", f.index, fm_ctx_errmsg(ctx));
             goto done;
         }
+        if (trace)
+            fprintf(stderr,
+                    "T %7.3f frame %ld faces %d %-14s yaw %6.1f pitch %6.1f ear %.3f pad %.3f grey %5.1f sharp %6.1f "
+                    "box %.0f\n",
+                    fb.t, f.index, fb.faces, fb.code ? fb.code : "-", fb.yaw, fb.pitch, fb.ear, fb.pad,
+                    fb.brightness, fb.sharpness, (double)fb.box.right - fb.box.left + 1);
         if (!quiet && (fb.instruction != last || fb.state != last_state)) {
             if (fb.step >= 0)
                 fprintf(stderr, "[%6.2f s] step %d/%d: %s — %s (%.1f s left)\n", fb.t, fb.step + 1, fb.n_steps,

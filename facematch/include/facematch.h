@@ -1031,12 +1031,14 @@ typedef struct fm_session_policy {
     int require_passive;          /* passive anti-spoof score; default 1 */
     int require_continuity;       /* one face, same identity, no jumps, timestamps; default 1 */
     /* liveness */
-    double pad_threshold;         /* passive score (probability live, 0..1) below which a frame counts as a spoof;
-                                     NaN = the liveness module's calibrated default */
-    double pad_max_spoof_fraction;/* session fails passive when more than this fraction of scored frames are below
-                                     the threshold (i.e. the median is below it); default 0.5 */
-    double turn_degrees;          /* yaw a turn must reach; default 20 */
-    double nod_degrees;           /* pitch change a nod must reach; default 12 */
+    double pad_threshold;         /* NaN (default): the passive check is the liveness module's video-level rule over
+                                     the session's per-frame scores (README "session"). Set (0..1, probability
+                                     live): a frame below it counts as a spoof, and the next field decides */
+    double pad_max_spoof_fraction;/* with pad_threshold set: passive fails when more than this fraction of scored
+                                     frames are below it; default 0.5 */
+    double turn_degrees;          /* yaw change from the neutral pose a turn must reach; default NaN = the liveness
+                                     module's detector default (15, README "session": measured on clips.csv) */
+    double nod_degrees;           /* pitch change a nod must reach; default NaN = the liveness module's (12) */
     /* continuity */
     double identity_threshold;    /* sampled frames farther than this (L2) from the session's first face: a
                                      different person; default 0.6 */
@@ -1067,10 +1069,21 @@ typedef struct fm_session fm_session;
  * The engine must hold FM_MODEL_DLIB_RESNET, FM_MODEL_DLIB_SP5, FM_MODEL_DLIB_SP68, FM_MODEL_FP_DETECT and the
  * liveness models (see README "session"; FM_ERR_MODEL_MISSING names the missing one). nonce: 8..64 bytes.
  * policy NULL = defaults. The engine must outlive the session; ctx receives the errors of every session call.
+    /* liveness models (fr_liveness.onnx, fr_eye.onnx): the engine does not load them, the session does. Give the
+       same directory / bytes as the engine's fm_engine_config. Only read during fm_session_create. */
+    const char *models_dir;       /* NULL (default) = fm_models_default_dir() */
+    const void *liveness_model;   /* optional fr_liveness.onnx bytes (override models_dir) */
+    size_t liveness_model_len;
+    const void *eye_model;        /* optional fr_eye.onnx bytes */
+    size_t eye_model_len;
+    int verify_models;            /* 1 (default): manifest SHA-256 check of the liveness models (FM_ERR_MODEL_HASH) */
  */
 FM_API fm_status fm_session_create(fm_ctx *ctx, const fm_engine *engine, const fm_image *portrait,
                                    const uint8_t *nonce, size_t nonce_len, const fm_session_policy *policy,
                                    fm_session **out);
+    int observe;                  /* 1: OBSERVE ONLY (demos, audits, tuning): no challenge is asked, the session never
+                                     ends by itself (no DONE, no timeout) and every frame feeds the event detectors
+                                     (result.events); the decision is never match (reason "observe_only") */
 /** As fm_session_create with a precomputed reference descriptor (128 floats from fm_embed_face, FM_EMBED_DLIB). */
 FM_API fm_status fm_session_create_with_reference(fm_ctx *ctx, const fm_engine *engine, const float *reference,
                                                   size_t dim, const uint8_t *nonce, size_t nonce_len,
@@ -1139,6 +1152,11 @@ FM_API void fm_session_challenge(const fm_session *s, fm_challenge *out);
 #define FM_SESSION_MAX_REASONS 16
 #define FM_SESSION_MAX_CHECKS 12
 #define FM_SESSION_MAX_FRAMES 8
+    /* this frame's signals (NaN when not measured): for UIs and traces, not needed to drive the session */
+    double yaw, pitch;             /* degrees, conventions of README "Liveness signals" */
+    double ear;                    /* mean eye aspect ratio */
+    double pad;                    /* passive score (probability live), on the frames it was computed */
+    double brightness, sharpness;  /* face-crop mean grey and variance of the Laplacian (the quality gates) */
 
 typedef struct fm_session_check {
     char name[32];       /* "challenge", "passive", "one_face", "identity", "motion", "timestamps", "frame_rate",
@@ -1176,6 +1194,16 @@ typedef struct fm_session_result {
     fm_session_step steps[FM_CHALLENGE_MAX_STEPS];
     int n_steps;
     int challenge_fixed;                     /* 1: policy test_actions were used (testing only) */
+/** An action the event detectors saw, whether or not the challenge asked for it (demos, audits). */
+typedef struct fm_session_event {
+    int action;          /* fm_challenge_action: blink, turn_left, turn_right (the holder's own) or nod */
+    double t_start;      /* seconds since the first frame: eyes closing / head leaving the neutral pose */
+    double t_end;        /* eyes reopened / target angle reached (nod: back near neutral) */
+    double value;        /* blink: closure duration (s); turns, nod: peak angle from neutral (deg) */
+} fm_session_event;
+
+#define FM_SESSION_MAX_EVENTS 32
+
     fm_session_frame frames[FM_SESSION_MAX_FRAMES]; /* the frames used for the match, best first */
     int n_frames;
     int frames_total, frames_with_face, frames_multi_face;
@@ -1198,6 +1226,9 @@ FM_API fm_status fm_session_verdict_input(fm_ctx *ctx, const fm_session_result *
                                           const char *nonce_hex, const uint8_t portrait_sha256[32],
                                           int portrait_auth /* fm_portrait_auth */, const uint8_t *card_cert_der,
                                           size_t card_cert_len, struct fm_verdict_input *in);
+    fm_session_event events[FM_SESSION_MAX_EVENTS]; /* every detected blink/turn/nod in time order (the first
+                                                       FM_SESSION_MAX_EVENTS; n_events_total counts all) */
+    int n_events, n_events_total;
 
 /* ---- liveness signals: passive anti-spoof on one image (what `facematch pad-eval` measures) ---------------- */
 

@@ -11,6 +11,7 @@
 #include "session/session_signals.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,8 @@ struct sess_liveness {
     nn_arena arena; /* the session's own scratch (a session belongs to one thread) */
 };
 
-fm_status sess_liveness_create(fm_ctx *ctx, const fm_engine *engine, sess_liveness **out)
+fm_status sess_liveness_create(fm_ctx *ctx, const fm_engine *engine, const sess_liveness_config *scfg,
+                               sess_liveness **out)
 {
     FM_UNUSED(engine);
     if (!out)
@@ -30,6 +32,14 @@ fm_status sess_liveness_create(fm_ctx *ctx, const fm_engine *engine, sess_livene
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
     lv_models_config cfg;
     lv_models_config_init(&cfg);
+    if (scfg) { /* the session's models fields (session_signals.h) */
+        cfg.models_dir = scfg->models_dir;
+        cfg.liveness_buf = scfg->liveness_buf;
+        cfg.liveness_len = scfg->liveness_len;
+        cfg.eye_buf = scfg->eye_buf;
+        cfg.eye_len = scfg->eye_len;
+        cfg.verify_sha256 = scfg->verify_sha256;
+    }
     fm_status st = lv_models_create(ctx, &cfg, &l->models);
     if (st != FM_OK) {
         free(l);
@@ -81,6 +91,23 @@ fm_status sess_liveness_measure(fm_ctx *ctx, sess_liveness *l, const fm_image *r
     }
     out->ok = isfinite(out->ear) && isfinite(out->yaw);
     return FM_OK;
+}
+
+void sess_liveness_pad_video(const sess_liveness *l, const double *scores, int n, sess_pad_video *out)
+{
+    /* placeholder written by the session helper (the liveness helper replaces it with the rule calibrated on
+     * video): more than half of the scored frames at or above the still-image threshold */
+    FM_UNUSED(l);
+    memset(out, 0, sizeof *out);
+    double thr = lv_pad_default_threshold();
+    int live = 0;
+    for (int i = 0; i < n; i++)
+        live += scores[i] >= thr;
+    out->evaluated = n >= 3;
+    out->statistic = n > 0 ? (double)live / n : NAN;
+    out->threshold = 0.5;
+    out->pass = out->evaluated && out->statistic >= out->threshold;
+    snprintf(out->rule, sizeof out->rule, "frac_frames>=%.3f", thr);
 }
 
 int sess_liveness_models(const sess_liveness *l, const char **names, const char **sha_hex, int cap)

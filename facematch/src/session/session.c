@@ -23,6 +23,7 @@ struct fm_session {
     sess_liveness *live;
     fm_session_policy pol;
     double pad_thr;
+    int pad_own; /* the policy set pad_threshold: per-frame rule instead of the liveness module's video rule */
     fm_challenge ch;
     int fixed;
     float ref[DIM];
@@ -68,6 +69,10 @@ struct fm_session {
     fm_session_step steps[FM_CHALLENGE_MAX_STEPS];
     lv_blink_detector blink;   /* fed every frame (NaN without a single face) */
     lv_motion_detector motion;
+
+    /* every detected event, asked for or not */
+    fm_session_event events[FM_SESSION_MAX_EVENTS];
+    int n_events, n_events_total;
 
     /* match candidates */
     cand cands[MAX_CAND];
@@ -149,8 +154,9 @@ void fm_session_policy_init(fm_session_policy *p)
     p->require_continuity = 1;
     p->pad_threshold = NAN;
     p->pad_max_spoof_fraction = 0.5; /* see README "session": attacks 97-100 %, live real2 35 % */
-    p->turn_degrees = 20;
-    p->nod_degrees = 12;
+    p->turn_degrees = NAN; /* the liveness module's detector defaults (15 / 12 degrees) */
+    p->nod_degrees = NAN;
+    p->verify_models = 1;
     p->identity_threshold = 0.6;
     p->max_jump = 0.5;
     p->min_fps = 5;
@@ -175,8 +181,10 @@ static fm_status check_policy(fm_ctx *ctx, const fm_session_policy *p)
     BAD(!(p->settle_time >= 0 && p->settle_time <= 10), "settle_time must be in [0, 10]");
     BAD(!isnan(p->pad_threshold) && !(p->pad_threshold >= 0 && p->pad_threshold <= 1), "pad_threshold in [0, 1]");
     BAD(!(p->pad_max_spoof_fraction >= 0 && p->pad_max_spoof_fraction < 1), "pad_max_spoof_fraction in [0, 1)");
-    BAD(!(p->turn_degrees >= 5 && p->turn_degrees <= 60), "turn_degrees must be 5..60");
-    BAD(!(p->nod_degrees >= 3 && p->nod_degrees <= 45), "nod_degrees must be 3..45");
+    BAD(!isnan(p->turn_degrees) && !(p->turn_degrees >= 5 && p->turn_degrees <= 60), "turn_degrees must be 5..60");
+    BAD(!isnan(p->nod_degrees) && !(p->nod_degrees >= 3 && p->nod_degrees <= 45), "nod_degrees must be 3..45");
+    BAD((p->liveness_model != NULL) != (p->liveness_model_len > 0), "liveness_model and its length go together");
+    BAD((p->eye_model != NULL) != (p->eye_model_len > 0), "eye_model and its length go together");
     BAD(!(p->identity_threshold > 0 && p->identity_threshold < 10), "identity_threshold must be in (0, 10)");
     BAD(!(p->max_jump > 0 && p->max_jump <= 10), "max_jump must be in (0, 10]");
     BAD(!(p->min_fps > 0 && p->max_fps > p->min_fps && p->max_fps <= 1000), "need 0 < min_fps < max_fps <= 1000");
@@ -187,6 +195,7 @@ static fm_status check_policy(fm_ctx *ctx, const fm_session_policy *p)
         "need 0 <= min_brightness < max_brightness <= 255");
     BAD(!(p->max_pose_degrees > 0 && p->max_pose_degrees <= 90), "max_pose_degrees must be in (0, 90]");
     BAD(p->test_n_steps < 0 || p->test_n_steps > FM_CHALLENGE_MAX_STEPS, "test_n_steps must be 0..3");
+    BAD(p->observe && p->test_n_steps, "observe and test_actions exclude each other");
     for (int i = 0; i < p->test_n_steps; i++)
         BAD(!fm_challenge_action_name((fm_challenge_action)p->test_actions[i]), "test_actions: unknown action");
 #undef BAD
@@ -228,7 +237,9 @@ static fm_status session_new(fm_ctx *ctx, const fm_engine *engine, const uint8_t
         free(s);
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
     }
-    st = sess_liveness_create(ctx, engine, &s->live);
+    sess_liveness_config lcfg = {pol.models_dir,  pol.liveness_model,   pol.liveness_model_len,
+                                 pol.eye_model,   pol.eye_model_len,    pol.verify_models};
+    st = sess_liveness_create(ctx, engine, &lcfg, &s->live);
     if (st != FM_OK) {
         free(s->dts);
         free(s);
@@ -237,7 +248,11 @@ static fm_status session_new(fm_ctx *ctx, const fm_engine *engine, const uint8_t
     s->ctx = ctx;
     s->eng = engine;
     s->pol = pol;
-    s->pad_thr = isnan(pol.pad_threshold) ? sess_liveness_default_pad_threshold(s->live) : pol.pad_threshold;
+    /* the model pointers were only needed to create the liveness part */
+    s->pol.models_dir = NULL;
+    s->pol.liveness_model = s->pol.eye_model = NULL;
+    s->pad_own = !isnan(pol.pad_threshold);
+    s->pad_thr = s->pad_own ? pol.pad_threshold : sess_liveness_default_pad_threshold(s->live);
     s->ch = ch;
     if (pol.test_n_steps > 0) {
         s->fixed = 1;
@@ -245,6 +260,11 @@ static fm_status session_new(fm_ctx *ctx, const fm_engine *engine, const uint8_t
         for (int i = 0; i < pol.test_n_steps; i++)
             s->ch.action[i] = pol.test_actions[i]; /* the windows stay the nonce-derived ones */
         for (int i = pol.test_n_steps; i < FM_CHALLENGE_MAX_STEPS; i++)
+            s->ch.action[i] = 0, s->ch.window_ms[i] = 0;
+    }
+    if (pol.observe) { /* nothing is asked */
+        s->ch.n_steps = 0;
+        for (int i = 0; i < FM_CHALLENGE_MAX_STEPS; i++)
             s->ch.action[i] = 0, s->ch.window_ms[i] = 0;
     }
     for (int i = 0; i < FM_CHALLENGE_MAX_STEPS; i++) {
@@ -256,11 +276,15 @@ static fm_status session_new(fm_ctx *ctx, const fm_engine *engine, const uint8_t
     s->last_embed_t = s->last_id_t = s->last_pad_t = s->last_cand_t = -1e9;
     lv_blink_init(&s->blink, NULL);
     lv_motion_params mp;
-    lv_motion_params_init(&mp);
-    mp.turn_deg = pol.turn_degrees;
-    mp.nod_deg = pol.nod_degrees;
-    mp.nod_return = 0.5 * pol.nod_degrees;
-    mp.min_bands = 1; /* at least one frame at an intermediate angle: two bands are often skipped at 15 fps */
+    lv_motion_params_init(&mp); /* one threshold for the session and the liveness module's evaluations */
+    if (!isnan(pol.turn_degrees))
+        mp.turn_deg = pol.turn_degrees;
+    if (!isnan(pol.nod_degrees)) {
+        mp.nod_deg = pol.nod_degrees;
+        mp.nod_return = 0.5 * pol.nod_degrees;
+    }
+    s->pol.turn_degrees = mp.turn_deg;
+    s->pol.nod_degrees = mp.nod_deg;
     lv_motion_init(&s->motion, &mp);
     *out = s;
     return FM_OK;
@@ -513,6 +537,18 @@ static void start_step(fm_session *s, int k, double t)
  * began earlier was not a response to the instruction. */
 #define STEP_LEAD 0.2
 
+static void log_event(fm_session *s, int action, double t0, double t1, double value)
+{
+    s->n_events_total++;
+    if (s->n_events >= FM_SESSION_MAX_EVENTS)
+        return;
+    fm_session_event *e = &s->events[s->n_events++];
+    e->action = action;
+    e->t_start = t0;
+    e->t_end = t1;
+    e->value = value;
+}
+
 /* Feeds the liveness module's event detectors (every frame; NaN when there is no single tracked face). Returns 1
  * when the current challenge step is met on this frame (s->steps[cur].evidence set). */
 static int detectors_update(fm_session *s, const sess_signals *g, double t, int asking)
@@ -521,6 +557,14 @@ static int detectors_update(fm_session *s, const sess_signals *g, double t, int 
     lv_motion_event mev;
     int blink = lv_blink_push(&s->blink, t, g->ear, g->closed, &bev);
     int mot = lv_motion_push(&s->motion, t, g->yaw, g->pitch, &mev);
+    if (blink)
+        log_event(s, FM_ACTION_BLINK, bev.t_start, bev.t_end, bev.duration);
+    if (mot) {
+        int a = mev.motion == LV_MOTION_NOD ? FM_ACTION_NOD
+                : (mev.motion == LV_MOTION_TURN_LEFT) != !!s->pol.mirrored ? FM_ACTION_TURN_LEFT
+                                                                            : FM_ACTION_TURN_RIGHT;
+        log_event(s, a, mev.t_start, mev.t_end, mev.peak_deg);
+    }
     if (!asking)
         return 0;
     fm_session_step *st = &s->steps[s->cur];
@@ -578,6 +622,7 @@ fm_status fm_session_push_frame(fm_session *s, const fm_image *frame, int64_t ts
         memset(fb, 0, sizeof *fb);
         fb->step = -1;
         fb->step_time_left = NAN;
+        fb->yaw = fb->pitch = fb->ear = fb->pad = fb->brightness = fb->sharpness = NAN;
     }
     if (!s)
         return FM_ERR_INVALID_ARGUMENT;
@@ -611,7 +656,7 @@ fm_status fm_session_push_frame(fm_session *s, const fm_image *frame, int64_t ts
     s->last_us = ts;
     double t = (double)(ts - s->t0_us) / 1e6;
     s->t_last = t;
-    if (t > s->pol.max_duration) {
+    if (t > s->pol.max_duration && !s->pol.observe) {
         fail_session(s, "session_timeout");
         fill_fb(s, fb, FM_INSTR_FAILED, t);
         return FM_OK;
@@ -698,8 +743,15 @@ fm_status fm_session_push_frame(fm_session *s, const fm_image *frame, int64_t ts
     if (st != FM_OK)
         goto out;
     double q = quality_score(&s->pol, fw, sharp, bright, g.yaw, g.pitch);
-    if (fb)
+    if (fb) {
         fb->quality = q;
+        fb->yaw = g.yaw;
+        fb->pitch = g.pitch;
+        fb->ear = g.ear;
+        fb->pad = g.pad;
+        fb->brightness = bright;
+        fb->sharpness = sharp;
+    }
 
     /* gates, in the order a user can fix them */
     int centred = cx > 0.15 * W && cx < 0.85 * W && cy > 0.1 * H && cy < 0.9 * H;
@@ -769,7 +821,9 @@ state:;
             }
             if (isnan(s->settle_start))
                 s->settle_start = t;
-            if (t - s->settle_start >= p->settle_time && s->have_first) {
+            if (t - s->settle_start >= p->settle_time && s->have_first && p->observe) {
+                s->state = FM_SESSION_COLLECTING; /* observe: no challenge */
+            } else if (t - s->settle_start >= p->settle_time && s->have_first) {
                 s->state = FM_SESSION_CHALLENGE;
                 start_step(s, 0, t);
                 in = instr_for_action(s->steps[0].action);
@@ -794,7 +848,7 @@ state:;
             break;
         /* fall through */
     case FM_SESSION_COLLECTING:
-        if (s->ncand >= p->match_frames && s->id_samples >= 2)
+        if (s->ncand >= p->match_frames && s->id_samples >= 2 && !p->observe)
             s->state = FM_SESSION_DONE;
         else if (in == FM_INSTR_NONE)
             in = frontal ? FM_INSTR_HOLD_STILL : FM_INSTR_LOOK_STRAIGHT;
@@ -859,6 +913,9 @@ fm_status fm_session_finish(fm_session *s, fm_session_result *out)
     r.frames_multi_face = s->multi_frames;
     r.duration = s->t_last;
     r.challenge_fixed = s->fixed;
+    memcpy(r.events, s->events, sizeof r.events);
+    r.n_events = s->n_events;
+    r.n_events_total = s->n_events_total;
     r.n_steps = s->ch.n_steps;
     for (int i = 0; i < r.n_steps; i++)
         r.steps[i] = s->steps[i];
@@ -870,21 +927,35 @@ fm_status fm_session_finish(fm_session *s, fm_session_result *out)
         met += s->steps[i].met;
     int chal_ok = met == s->ch.n_steps;
     snprintf(det, sizeof det, "%d of %d steps met%s", met, s->ch.n_steps, s->fixed ? " (challenge fixed for testing)" : "");
-    add_check(&r, "challenge", met, s->ch.n_steps, 1, chal_ok, det);
+    add_check(&r, "challenge", met, s->ch.n_steps, !p->observe, chal_ok, p->observe ? "observe only: nothing asked" : det);
 
-    /* passive */
-    int np = s->n_pads, nbad = 0;
-    double frac = NAN;
-    if (np > 0) {
-        for (int i = 0; i < np; i++)
-            nbad += s->pads[i] < s->pad_thr;
-        frac = (double)nbad / np;
-        r.pad_score = median(s->pads, np);
+    /* passive: the liveness module's video-level rule over the per-frame scores (time order), unless the policy
+       sets its own per-frame threshold (then: fraction of frames below it <= pad_max_spoof_fraction) */
+    int np = s->n_pads, pad_eval, pad_ok;
+    if (!s->pad_own) {
+        sess_pad_video pv;
+        sess_liveness_pad_video(s->live, s->pads, np, &pv);
+        pad_eval = pv.evaluated;
+        pad_ok = pv.evaluated && pv.pass;
+        if (np > 0)
+            r.pad_score = median(s->pads, np); /* sorts: after the rule */
+        snprintf(det, sizeof det, "%d frames, %s: %.3f vs %.3f, median %.3f", np, pv.rule,
+                 pv.statistic, pv.threshold, r.pad_score);
+        add_check(&r, "passive", pv.statistic, pv.threshold, pad_eval, pad_ok, det);
+    } else {
+        int nbad = 0;
+        double frac = NAN;
+        if (np > 0) {
+            for (int i = 0; i < np; i++)
+                nbad += s->pads[i] < s->pad_thr;
+            frac = (double)nbad / np;
+            r.pad_score = median(s->pads, np);
+        }
+        pad_eval = np >= 3;
+        pad_ok = pad_eval && frac <= p->pad_max_spoof_fraction;
+        snprintf(det, sizeof det, "%d scored frames, %d below %.3f, median %.3f", np, nbad, s->pad_thr, r.pad_score);
+        add_check(&r, "passive", pad_eval ? 1 - frac : NAN, 1 - p->pad_max_spoof_fraction, pad_eval, pad_ok, det);
     }
-    int pad_eval = np >= 3 && isfinite(s->pad_thr);
-    int pad_ok = pad_eval && frac <= p->pad_max_spoof_fraction;
-    snprintf(det, sizeof det, "%d scored frames, %d below %.3f, median %.3f", np, nbad, s->pad_thr, r.pad_score);
-    add_check(&r, "passive", pad_eval ? 1 - frac : NAN, 1 - p->pad_max_spoof_fraction, pad_eval, pad_ok, det);
 
     /* continuity */
     snprintf(det, sizeof det, "%d of %d frames with more than one face", s->multi_frames, s->nframes);
@@ -986,6 +1057,8 @@ fm_status fm_session_finish(fm_session *s, fm_session_result *out)
         add_reason(&r, "too_few_quality_frames"), incon = 1;
     if (s->fixed)
         add_reason(&r, "challenge_fixed_for_testing");
+    if (p->observe)
+        add_reason(&r, "observe_only"), incon = 1;
     if (spoof)
         r.decision = FM_VERDICT_SPOOF_SUSPECTED;
     else if (incon)
