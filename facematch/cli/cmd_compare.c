@@ -41,7 +41,7 @@ int cmd_compare(int argc, char **argv)
     int json = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
-            printf("usage: facematch compare A B [--json] [--threshold T] [--models DIR] [--detector auto|fast|mmod]\n"
+            printf("usage: facematch compare A B [--json] [--threshold T] [--models DIR] [--detector auto|fast|mmod|hog]\n"
                    "                         [--no-verify]\n"
                    "Compares the largest face of image A with the largest face of image B (dlib ResNet 128-d,\n"
                    "Euclidean distance; match when distance < threshold, default 0.6).\n"

@@ -16,8 +16,10 @@ int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli
             o->detector = FM_DETECTOR_MMOD;
         else if (strcmp(v, "auto") == 0)
             o->detector = FM_DETECTOR_AUTO;
+        else if (strcmp(v, "hog") == 0)
+            o->detector = FM_DETECTOR_HOG;
         else {
-            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--detector must be auto, fast or mmod");
+            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--detector must be auto, fast, mmod or hog");
             return -1;
         }
         o->detector_set = 1;
@@ -56,16 +58,20 @@ fm_status face_cli_engine_ex(fm_ctx *ctx, const face_cli_opts *o, int need_detec
     else
         cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5);
     if (need_detector) {
+        if (face_cli_refine(o))
+            cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5);
         if (!o->detector_set || o->detector == FM_DETECTOR_MMOD || o->detector == FM_DETECTOR_AUTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD);
         if (!o->detector_set || o->detector == FM_DETECTOR_FAST || o->detector == FM_DETECTOR_AUTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT);
+        if (o->detector_set && o->detector == FM_DETECTOR_HOG)
+            cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_HOG);
         /* the detector not asked for by name may be absent */
         cfg.optional_missing = !o->detector_set;
     }
     fm_status st = fm_engine_create(ctx, &cfg, out);
     if (st == FM_OK && need_detector && !fm_engine_has_model(*out, FM_MODEL_DLIB_MMOD) &&
-        !fm_engine_has_model(*out, FM_MODEL_FP_DETECT)) {
+        !fm_engine_has_model(*out, FM_MODEL_FP_DETECT) && !fm_engine_has_model(*out, FM_MODEL_DLIB_HOG)) {
         fm_engine_destroy(*out);
         *out = NULL;
         return FM_ERR_MODEL_MISSING;

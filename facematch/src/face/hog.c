@@ -21,6 +21,15 @@ typedef float v8f __attribute__((vector_size(32)));
  * not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+static inline v8f load8(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+
 /* _mm_min_ps(a, b): a < b ? a : b per lane */
 static inline v4f vmin4(v4f a, v4f b)
 {
@@ -276,7 +285,8 @@ static int cells_of(int n, int cell) { return (int)((double)((float)n / (float)c
 size_t fm_fhog_work_size(int w, int h, int cell)
 {
     size_t cr = (size_t)cells_of(h, cell), cc = (size_t)cells_of(w, cell);
-    return (cr + 2) * (cc + 2) * 18 + cr * cc;
+    /* histograms, block norms, 3 planar float rows x 3 channels (+8 slack each) */
+    return (cr + 2) * (cc + 2) * 18 + cr * cc + 9 * ((size_t)w + 8);
 }
 
 /* Gradient with the largest magnitude over the three channels. later_wins: dlib's simd path (a tie goes to the
@@ -316,6 +326,20 @@ static inline int orientation(float gx, float gy)
     return bo;
 }
 
+typedef int v8i __attribute__((vector_size(32)));
+
+static inline v8f sel8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & (v8i)b)); }
+
+/* planar float copy of one RGB row into r, g, b (each w floats) */
+static void planar_row(const uint8_t *s, int w, float *r, float *g, float *b)
+{
+    for (int x = 0; x < w; x++) {
+        r[x] = s[3 * x];
+        g[x] = s[3 * x + 1];
+        b[x] = s[3 * x + 2];
+    }
+}
+
 static inline float hsum4(v4f a) { return (a[0] + a[2]) + (a[1] + a[3]); }
 
 size_t fm_fhog_extract(const uint8_t *rgb, int w, int h, int stride, int cell, int pad_rows, int pad_cols,
@@ -335,6 +359,8 @@ size_t fm_fhog_extract(const uint8_t *rgb, int w, int h, int stride, int cell, i
     const int hnc = cells_nc + 2;
     float *hist = work;                                       /* (cells_nr+2) x (cells_nc+2) x 18 */
     float *norm = work + (size_t)(cells_nr + 2) * hnc * 18;   /* cells_nr x cells_nc */
+    float *rows3 = norm + (size_t)cells_nr * cells_nc;        /* 3 rows x 3 channels, planar, w + 8 each */
+    const size_t rs = (size_t)w + 8;
     memset(hist, 0, (size_t)(cells_nr + 2) * hnc * 18 * sizeof(float));
     memset(norm, 0, (size_t)cells_nr * cells_nc * sizeof(float));
     memset(out, 0, need * sizeof(float));
@@ -342,7 +368,18 @@ size_t fm_fhog_extract(const uint8_t *rgb, int w, int h, int stride, int cell, i
     const int visible_nr = (cells_nr * cell < h ? cells_nr * cell : h) - 1;
     const int visible_nc = (cells_nc * cell < w ? cells_nc * cell : w) - 1;
     const size_t st = (size_t)stride;
+    /* rolling planar rows: slot (y % 3) holds image row y as R, G, B float rows */
+    if (visible_nr > 1) {
+        planar_row(rgb, w, rows3, rows3 + rs, rows3 + 2 * rs);
+        planar_row(rgb + st, w, rows3 + 3 * rs, rows3 + 4 * rs, rows3 + 5 * rs);
+    }
     for (int y = 1; y < visible_nr; y++) {
+        {
+            float *nx = rows3 + (size_t)((y + 1) % 3) * 3 * rs;
+            planar_row(rgb + (size_t)(y + 1) * st, w, nx, nx + rs, nx + 2 * rs);
+        }
+        const float *up = rows3 + (size_t)((y + 2) % 3) * 3 * rs, *mid = rows3 + (size_t)(y % 3) * 3 * rs,
+                    *dn = rows3 + (size_t)((y + 1) % 3) * 3 * rs;
         const float yp = (float)(((double)(float)y + 0.5) / (double)(float)cell - 0.5);
         const int iyp = (int)floorf(yp);
         const float vy0 = yp - (float)iyp;
@@ -351,17 +388,44 @@ size_t fm_fhog_extract(const uint8_t *rgb, int w, int h, int stride, int cell, i
         const uint8_t *rowp = rgb + (size_t)y * st;
         int x;
         for (x = 1; x < visible_nc - 7; x += 8) {
-            /* dlib's simd8f block */
+            /* dlib's simd8f block: the gradient with the largest magnitude (a tie goes to the later channel) and
+             * its orientation bin, 8 pixels at a time; the histogram votes stay in pixel order */
+            v8f gx = {0}, gy = {0}, len = {0};
+            for (int c = 0; c < 3; c++) {
+                v8f ax = load8(mid + (size_t)c * rs + x + 1) - load8(mid + (size_t)c * rs + x - 1);
+                v8f ay = load8(dn + (size_t)c * rs + x) - load8(up + (size_t)c * rs + x);
+                v8f l = ax * ax + ay * ay;
+                if (c == 0) {
+                    gx = ax;
+                    gy = ay;
+                    len = l;
+                } else {
+                    v8i keep = len > l; /* earlier channel only when strictly larger */
+                    gx = sel8(keep, gx, ax);
+                    gy = sel8(keep, gy, ay);
+                    len = sel8(keep, len, l);
+                }
+            }
+            v8f best = {0};
+            v8i bo = {0};
+            for (int o = 0; o < 9; o++) {
+                v8f dot = gx * DIRX[o] + gy * DIRY[o];
+                v8i m = dot > best;
+                best = sel8(m, dot, best);
+                bo = (m & o) | (~m & bo);
+                dot = -dot;
+                m = dot > best;
+                best = sel8(m, dot, best);
+                bo = (m & (o + 9)) | (~m & bo);
+            }
             for (int k = 0; k < 8; k++) {
                 const int xk = x + k;
-                int gx, gy, len;
-                rgb_gradient(rowp + 3 * (size_t)xk, st, 1, &gx, &gy, &len);
-                const float v = sqrtf((float)len);
+                const float v = sqrtf(len[k]);
                 const float xp = ((float)xk + 0.5f) / (float)cell + 0.5f;
                 const int ixp = (int)xp;
                 float vx0 = xp - (float)ixp;
                 float vx1 = 1.0f - vx0;
-                const int o = orientation((float)gx, (float)gy);
+                const int o = bo[k];
                 vx1 *= v;
                 vx0 *= v;
                 h0[(size_t)ixp * 18 + o] += vy1 * vx1;
@@ -494,14 +558,6 @@ static void pyr_down6_rgb(const uint8_t *in, int iw, int ih, size_t istride, uin
 
 /* ---- separable filtering (dlib float_spatially_filter_image_separable) -------------------------------------- */
 
-static inline v8f load8(const float *p)
-{
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 
 static void filter_separable(const float *in, int R, int C, const float *rowf, int fw, const float *colf, int fh,
                              float *out, float *scratch, int add_to)
