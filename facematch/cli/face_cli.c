@@ -34,6 +34,17 @@ int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli
         }
         return 1;
     }
+    if (strcmp(a, "--refine") == 0 && *i + 1 < argc) {
+        char *end;
+        long v = strtol(argv[++*i], &end, 10);
+        if (*end || v < 0 || v > FM_DETECT_MAX_REFINE) {
+            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--refine must be 0..%d", FM_DETECT_MAX_REFINE);
+            return -1;
+        }
+        o->refine = (int)v;
+        o->refine_set = 1;
+        return 1;
+    }
     if (strcmp(a, "--no-verify") == 0) {
         o->verify = 0;
         return 1;
@@ -79,6 +90,11 @@ fm_status face_cli_engine_ex(fm_ctx *ctx, const face_cli_opts *o, int need_detec
     return st;
 }
 
+int face_cli_refine(const face_cli_opts *o)
+{
+    return o->refine_set ? o->refine : FACE_CLI_DEFAULT_REFINE;
+}
+
 fm_detector face_cli_detector(const fm_engine *e, const face_cli_opts *o)
 {
     if (o->detector_set)
@@ -96,6 +112,7 @@ fm_status face_cli_detect(fm_ctx *ctx, const fm_engine *e, const face_cli_opts *
     fm_detect_options opt;
     fm_detect_options_init(&opt);
     opt.detector = face_cli_detector(e, o);
+    opt.refine = face_cli_refine(o);
     size_t cap = 16;
     for (;;) {
         fm_face_box *f = (fm_face_box *)malloc(cap * sizeof *f);

@@ -24,6 +24,7 @@ void fm_engine_destroy(fm_engine *e)
     fm_sp_free(e->sp5);
     fm_sp_free(e->sp68);
     fm_mmod_free(e->mmod);
+    fm_hog_free(e->hog);
     onnx_model_free(e->fast);
     onnx_model_free(e->fr512);
     onnx_model_free(e->lm68);
@@ -138,6 +139,9 @@ fm_status fm_engine_create(fm_ctx *ctx, const fm_engine_config *cfg_in, fm_engin
             case FM_MODEL_DLIB_MMOD:
                 st = fm_mmod_load(ctx, data, len, &e->mmod);
                 break;
+            case FM_MODEL_DLIB_HOG:
+                st = fm_hog_load(ctx, data, len, &e->hog);
+                break;
             case FM_MODEL_FP_DETECT:
                 st = load_onnx(ctx, data, len, ONNX_ULTRAFACE, &e->fast);
                 break;
@@ -238,10 +242,190 @@ void fm_fast_box_to_dlib(float x1, float y1, float x2, float y2, fm_face_box *b)
     b->score = 0;
 }
 
+/* dlib's HOG detector box estimated from 5 dlib landmarks: with m the points' centroid and s their RMS distance
+ * from it, the box is the square of side REFINE_SIDE * s centred at m + s * (REFINE_DX, REFINE_DY). Medians over
+ * the 194 images of ../shared/data/faces where dlib's HOG detector finds exactly one face, with dlib's 5 points on
+ * that box (tests/oracle/face_oracle; bench/face_calibrate_fast.py --refine). Tuning data = the evaluation images:
+ * not a held-out fit (leave-one-out changes the one-step mean IoU by < 0.001). */
+#define REFINE_DX (-0.0226)
+#define REFINE_DY 0.5830
+#define REFINE_SIDE 4.1170
+
+int fm_box_from_five(const fm_point p[5], fm_face_box *b)
+{
+    double mx = 0, my = 0, ss = 0;
+    for (int i = 0; i < 5; i++) {
+        mx += p[i].x / 5.0;
+        my += p[i].y / 5.0;
+    }
+    for (int i = 0; i < 5; i++)
+        ss += ((p[i].x - mx) * (p[i].x - mx) + (p[i].y - my) * (p[i].y - my)) / 5.0;
+    double s = sqrt(ss);
+    if (!(s > 0.5) || !isfinite(s) || !isfinite(mx) || !isfinite(my))
+        return -1;
+    double cx = mx + REFINE_DX * s, cy = my + REFINE_DY * s, side = REFINE_SIDE * s;
+    b->left = (float)(cx - side / 2);
+    b->top = (float)(cy - side / 2);
+    b->right = (float)(cx + side / 2 - 1);
+    b->bottom = (float)(cy + side / 2 - 1);
+    return 0;
+}
+
 static int cmp_box(const void *a, const void *b)
 {
     const fm_face_box *x = (const fm_face_box *)a, *y = (const fm_face_box *)b;
     return (x->score < y->score) - (x->score > y->score);
+}
+
+/* The detectors: each runs on an upright RGB view and returns every box it finds (dlib convention, with score) in
+ * *out (malloc'd, may be NULL when *n == 0). */
+typedef fm_status (*detect_fn)(fm_ctx *ctx, const fm_engine *e, const uint8_t *rgb, int w, int h, int stride,
+                               const fm_detect_options *opt, int threads, fm_face_box **out, size_t *n);
+
+static fm_status detect_mmod(fm_ctx *ctx, const fm_engine *e, const uint8_t *rgb, int w, int h, int stride,
+                             const fm_detect_options *opt, int threads, fm_face_box **out, size_t *n)
+{
+    fm_mmod_det *d = NULL;
+    size_t nd = 0;
+    fm_status st = fm_mmod_detect(e->mmod, ctx, rgb, w, h, stride, opt->min_score, opt->upsample, &d, &nd, threads);
+    if (st != FM_OK)
+        return st;
+    if (nd && !(*out = (fm_face_box *)calloc(nd, sizeof **out))) {
+        free(d);
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    }
+    for (size_t i = 0; i < nd; i++) {
+        fm_face_box *b = &(*out)[i];
+        b->left = (float)d[i].l;
+        b->top = (float)d[i].t;
+        b->right = (float)d[i].r;
+        b->bottom = (float)d[i].b;
+        b->score = (float)d[i].score;
+    }
+    *n = nd;
+    free(d);
+    return FM_OK;
+}
+
+static fm_status detect_fast(fm_ctx *ctx, const fm_engine *e, const uint8_t *rgb, int w, int h, int stride,
+                             const fm_detect_options *opt, int threads, fm_face_box **out, size_t *n)
+{
+    onnx_rgb_view v = {rgb, w, h, (size_t)stride};
+    onnx_detect_opts o = {opt->min_score, opt->nms_iou, threads < 1 ? 1 : threads};
+    if (!(o.score_threshold > 0))
+        o.score_threshold = 1e-6f;
+    if (!(o.nms_threshold > 0))
+        o.nms_threshold = 1e-6f;
+    nn_arena arena;
+    scratch_take(ctx, &arena);
+    int capf = 64, got = 0;
+    onnx_face *of = NULL;
+    fm_status st;
+    for (;;) {
+        of = (onnx_face *)malloc((size_t)capf * sizeof *of);
+        if (!of) {
+            st = fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        st = onnx_ultraface_detect(ctx, e->fast, &arena, &v, &o, of, capf, &got);
+        if (st != FM_OK || got <= capf)
+            break;
+        free(of);
+        of = NULL;
+        capf = got;
+    }
+    scratch_give(ctx, &arena);
+    if (st == FM_OK && got > 0 && !(*out = (fm_face_box *)calloc((size_t)got, sizeof **out)))
+        st = fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    for (int i = 0; st == FM_OK && i < got; i++) {
+        fm_fast_box_to_dlib(of[i].x1, of[i].y1, of[i].x2, of[i].y2, &(*out)[i]);
+        (*out)[i].score = of[i].score;
+    }
+    if (st == FM_OK)
+        *n = (size_t)got;
+    free(of);
+    return st;
+}
+
+/* Box refinement: fit the 5 points in the box, replace the box by the dlib box estimated from them, `rounds`
+ * times. A box whose points are degenerate is left as it is. */
+static fm_status refine_boxes(fm_ctx *ctx, const fm_engine *e, const uint8_t *rgb, int w, int h, int stride,
+                              fm_face_box *f, size_t n, int rounds)
+{
+    fm_sp_image si = {rgb, w, h, stride, 3};
+    for (size_t i = 0; i < n; i++) {
+        for (int r = 0; r < rounds; r++) {
+            if (!(fabsf(f[i].left) < 1e7f && fabsf(f[i].top) < 1e7f && fabsf(f[i].right) < 1e7f &&
+                  fabsf(f[i].bottom) < 1e7f))
+                break;
+            float xy[10];
+            fm_point p[5];
+            if (fm_sp_predict(e->sp5, &si, (long)floor(f[i].left + 0.5), (long)floor(f[i].top + 0.5),
+                              (long)floor(f[i].right + 0.5), (long)floor(f[i].bottom + 0.5), xy))
+                return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+            for (int k = 0; k < 5; k++) {
+                p[k].x = xy[2 * k];
+                p[k].y = xy[2 * k + 1];
+            }
+            fm_face_box b = f[i];
+            if (fm_box_from_five(p, &b))
+                break;
+            f[i] = b;
+        }
+    }
+    return FM_OK;
+}
+
+/* fm_detect for one detector (not AUTO): view, detection, min_size, refinement, best score first. */
+static fm_status detect_one(fm_ctx *ctx, const fm_engine *e, const fm_image *img, const fm_detect_options *opt,
+                            fm_face_box *faces, size_t cap, size_t *count)
+{
+    int threads = ctx ? (int)fm_ctx_get(ctx, FM_PARAM_THREADS) : 1;
+    detect_fn fn;
+    if (opt->detector == FM_DETECTOR_MMOD) {
+        if (!e->mmod)
+            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the MMOD detector (mmod_human_face_detector.dat) is not loaded");
+        if (opt->upsample < 0 || opt->upsample > 1)
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "upsample must be 0 or 1");
+        fn = detect_mmod;
+    } else if (opt->detector == FM_DETECTOR_FAST) {
+        if (!e->fast)
+            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the fast detector (fr_detect.onnx) is not loaded");
+        fn = detect_fast;
+    } else if (opt->detector == FM_DETECTOR_HOG) { /* hog.c */
+        if (!e->hog)
+            return fm_fail(ctx, FM_ERR_MODEL_MISSING,
+                           "the HOG detector (dlib_frontal_face_detector.dat, made by models/fetch) is not loaded");
+        fn = fm_hog_detect_boxes;
+    } else {
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown detector %d", (int)opt->detector);
+    }
+    if (opt->refine && !e->sp5)
+        return fm_fail(ctx, FM_ERR_MODEL_MISSING, "box refinement needs the 5-point shape predictor");
+    const uint8_t *rgb;
+    int w, h, stride;
+    fm_image *tmp;
+    fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
+    if (st != FM_OK)
+        return st;
+    fm_face_box *f = NULL;
+    size_t n = 0, k = 0;
+    st = fn(ctx, e, rgb, w, h, stride, opt, threads, &f, &n);
+    for (size_t i = 0; st == FM_OK && i < n; i++)
+        if (f[i].right - f[i].left + 1 >= opt->min_size)
+            f[k++] = f[i];
+    if (st == FM_OK && opt->refine)
+        st = refine_boxes(ctx, e, rgb, w, h, stride, f, k, opt->refine);
+    fm_image_destroy(tmp);
+    if (st == FM_OK) {
+        if (k)
+            qsort(f, k, sizeof *f, cmp_box);
+        if (faces && k)
+            memcpy(faces, f, (k < cap ? k : cap) * sizeof *f);
+        *count = k;
+    }
+    free(f);
+    return st;
 }
 
 fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, const fm_detect_options *opt_in,
@@ -255,137 +439,48 @@ fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, c
         opt = *opt_in;
     else
         fm_detect_options_init(&opt);
-    int threads = ctx ? (int)fm_ctx_get(ctx, FM_PARAM_THREADS) : 1;
+    const int auto_det = opt.detector == FM_DETECTOR_AUTO;
     if (isnan(opt.min_score))
-        opt.min_score = opt.detector == FM_DETECTOR_MMOD ? 0.0f : 0.7f;
-    if (!isfinite(opt.min_score) || !(opt.nms_iou >= 0 && opt.nms_iou <= 1) || opt.min_size < 0)
+        opt.min_score = (opt.detector == FM_DETECTOR_MMOD || opt.detector == FM_DETECTOR_HOG) ? 0.0f : 0.7f;
+    if (!isfinite(opt.min_score) || !(opt.nms_iou >= 0 && opt.nms_iou <= 1) || opt.min_size < 0 || opt.refine < 0 ||
+        opt.refine > FM_DETECT_MAX_REFINE)
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_detect: invalid options");
-    if (opt.detector == FM_DETECTOR_MMOD) {
-        if (!engine->mmod)
-            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the MMOD detector (mmod_human_face_detector.dat) is not loaded");
-        if (opt.upsample < 0 || opt.upsample > 1)
-            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "upsample must be 0 or 1");
-        const uint8_t *rgb;
-        int w, h, stride;
-        fm_image *tmp;
-        fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
-        if (st != FM_OK)
-            return st;
-        fm_mmod_det *d = NULL;
-        size_t n = 0;
-        st = fm_mmod_detect(engine->mmod, ctx, rgb, w, h, stride, opt.min_score, opt.upsample, &d, &n, threads);
-        fm_image_destroy(tmp);
-        if (st != FM_OK)
-            return st;
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (d[i].r - d[i].l + 1 < opt.min_size)
-                continue;
-            if (k < cap) {
-                faces[k].left = (float)d[i].l;
-                faces[k].top = (float)d[i].t;
-                faces[k].right = (float)d[i].r;
-                faces[k].bottom = (float)d[i].b;
-                faces[k].score = (float)d[i].score;
-            }
-            k++;
-        }
-        free(d);
-        if (faces && k)
-            qsort(faces, k < cap ? k : cap, sizeof *faces, cmp_box);
-        *count = k;
-        return FM_OK;
+    if (!auto_det)
+        return detect_one(ctx, engine, img, &opt, faces, cap, count);
+    if (!engine->fast || !engine->mmod)
+        return fm_fail(ctx, FM_ERR_MODEL_MISSING, "FM_DETECTOR_AUTO needs fr_detect.onnx and the MMOD model");
+    opt.detector = FM_DETECTOR_FAST;
+    fm_status st = detect_one(ctx, engine, img, &opt, faces, cap, count);
+    if (st != FM_OK || *count > 0)
+        return st;
+    /* MMOD on a copy of at most `limit` px on a side, boxes mapped back */
+    opt.detector = FM_DETECTOR_MMOD;
+    opt.min_score = 0.0f; /* MMOD's own default; a fast-detector min_score means nothing to it */
+    const int limit = 1024;
+    int w = fm_image_width(img), h = fm_image_height(img);
+    if (w <= limit && h <= limit)
+        return detect_one(ctx, engine, img, &opt, faces, cap, count);
+    double sc = (double)limit / (w > h ? w : h);
+    int sw = (int)(w * sc + 0.5), sh = (int)(h * sc + 0.5);
+    sw = sw < 1 ? 1 : sw;
+    sh = sh < 1 ? 1 : sh;
+    fm_image *small = NULL;
+    st = fm_image_resize(ctx, img, sw, sh, FM_RESIZE_AREA, &small);
+    if (st != FM_OK)
+        return st;
+    st = detect_one(ctx, engine, small, &opt, faces, cap, count);
+    fm_image_destroy(small);
+    if (st != FM_OK)
+        return st;
+    const double fx = (double)w / sw, fy = (double)h / sh;
+    for (size_t i = 0; i < *count && i < cap; i++) {
+        /* inclusive pixel boxes: scale the continuous extent [l, r+1) */
+        faces[i].left = (float)(faces[i].left * fx);
+        faces[i].top = (float)(faces[i].top * fy);
+        faces[i].right = (float)((faces[i].right + 1) * fx - 1);
+        faces[i].bottom = (float)((faces[i].bottom + 1) * fy - 1);
     }
-    if (opt.detector == FM_DETECTOR_FAST) {
-        if (!engine->fast)
-            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the fast detector (fr_detect.onnx) is not loaded");
-        const uint8_t *rgb;
-        int w, h, stride;
-        fm_image *tmp;
-        fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
-        if (st != FM_OK)
-            return st;
-        onnx_rgb_view v = {rgb, w, h, (size_t)stride};
-        onnx_detect_opts o = {opt.min_score, opt.nms_iou, threads < 1 ? 1 : threads};
-        if (!(o.score_threshold > 0))
-            o.score_threshold = 1e-6f;
-        if (!(o.nms_threshold > 0))
-            o.nms_threshold = 1e-6f;
-        nn_arena arena;
-        scratch_take(ctx, &arena);
-        int capf = 64, got = 0;
-        onnx_face *of = NULL;
-        for (;;) {
-            of = (onnx_face *)malloc((size_t)capf * sizeof *of);
-            if (!of) {
-                st = fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
-                break;
-            }
-            st = onnx_ultraface_detect(ctx, engine->fast, &arena, &v, &o, of, capf, &got);
-            if (st != FM_OK || got <= capf)
-                break;
-            free(of);
-            of = NULL;
-            capf = got;
-        }
-        scratch_give(ctx, &arena);
-        fm_image_destroy(tmp);
-        if (st != FM_OK) {
-            free(of);
-            return st;
-        }
-        size_t k = 0;
-        for (int i = 0; i < got; i++) {
-            fm_face_box b;
-            fm_fast_box_to_dlib(of[i].x1, of[i].y1, of[i].x2, of[i].y2, &b);
-            b.score = of[i].score;
-            if (b.right - b.left + 1 < opt.min_size)
-                continue;
-            if (k < cap)
-                faces[k] = b;
-            k++;
-        }
-        free(of);
-        if (faces && k)
-            qsort(faces, k < cap ? k : cap, sizeof *faces, cmp_box);
-        *count = k;
-        return FM_OK;
-    }
-    if (opt.detector == FM_DETECTOR_AUTO) {
-        if (!engine->fast || !engine->mmod)
-            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "FM_DETECTOR_AUTO needs fr_detect.onnx and the MMOD model");
-        fm_detect_options o2 = *(opt_in ? opt_in : &opt);
-        o2.detector = FM_DETECTOR_FAST;
-        fm_status st = fm_detect(ctx, engine, img, &o2, faces, cap, count);
-        if (st != FM_OK || *count > 0)
-            return st;
-        o2.detector = FM_DETECTOR_MMOD;
-        o2.min_score = NAN;
-        const int limit = 1024;
-        int w = fm_image_width(img), h = fm_image_height(img);
-        if (w <= limit && h <= limit)
-            return fm_detect(ctx, engine, img, &o2, faces, cap, count);
-        double sc = (double)limit / (w > h ? w : h);
-        int sw = (int)(w * sc + 0.5), sh = (int)(h * sc + 0.5);
-        fm_image *small = NULL;
-        st = fm_image_resize(ctx, img, sw < 1 ? 1 : sw, sh < 1 ? 1 : sh, FM_RESIZE_AREA, &small);
-        if (st != FM_OK)
-            return st;
-        st = fm_detect(ctx, engine, small, &o2, faces, cap, count);
-        fm_image_destroy(small);
-        if (st != FM_OK)
-            return st;
-        const double fx = (double)w / (sw < 1 ? 1 : sw), fy = (double)h / (sh < 1 ? 1 : sh);
-        for (size_t i = 0; i < *count && i < cap; i++) {
-            /* inclusive pixel boxes: scale the continuous extent [l, r+1) */
-            faces[i].left = (float)(faces[i].left * fx);
-            faces[i].top = (float)(faces[i].top * fy);
-            faces[i].right = (float)((faces[i].right + 1) * fx - 1);
-            faces[i].bottom = (float)((faces[i].bottom + 1) * fy - 1);
-        }
-        return FM_OK;
-    }
-    return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown detector %d", (int)opt.detector);
+    return FM_OK;
 }
 
 /* ---- landmarks ---------------------------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include "chip.h"
+#include "hog.h"
 #include "mmod.h"
 #include "onnx_models.h"
 #include "resnet.h"
@@ -14,6 +15,7 @@ struct fm_engine {
     fm_resnet *resnet;
     fm_shape_predictor *sp5, *sp68;
     fm_mmod *mmod;
+    fm_hog *hog;       /* dlib's HOG frontal face detector (FM_MODEL_DLIB_HOG), NULL if not loaded */
     onnx_model *fast;  /* UltraFace RFB-320 (fr_detect.onnx), NULL if not loaded */
     onnx_model *fr512; /* fr_feature.onnx, NULL if not loaded */
     onnx_model *lm68;  /* fr_landmark.onnx, NULL if not loaded */
@@ -27,5 +29,13 @@ fm_status fm_face_rgb_view(fm_ctx *ctx, const fm_image *img, const uint8_t **rgb
 
 /* Maps an UltraFace box (x1, y1, x2, y2; continuous, x2/y2 exclusive) to the calibrated dlib-style box. */
 void fm_fast_box_to_dlib(float x1, float y1, float x2, float y2, fm_face_box *b);
+
+/* dlib's HOG-detector box estimated from 5 dlib landmarks (left/top/right/bottom of *b; score untouched). Returns 0,
+ * or -1 (b untouched) when the points are degenerate. */
+int fm_box_from_five(const fm_point p[5], fm_face_box *b);
+
+/* FM_DETECTOR_HOG for fm_detect (hog.c; engine.c's detect_fn signature): *out malloc'd, dlib's order. */
+fm_status fm_hog_detect_boxes(fm_ctx *ctx, const fm_engine *e, const uint8_t *rgb, int w, int h, int stride,
+                              const fm_detect_options *opt, int threads, fm_face_box **out, size_t *n);
 
 #endif
