@@ -403,33 +403,35 @@ static int session_face_step(demo *d, fm_ctx *ctx, const fm_engine *eng, const f
                              const char *first_nonce, char *used_nonce, size_t nonce_cap, fm_session_result *r)
 {
     char line[4096], nonce[160];
-    int sessions = 0;
+    int sessions = 0, unfit = 0;
     const int max_sessions = 3;
     const char *clip_name = strrchr(clip, '/') ? strrchr(clip, '/') + 1 : clip;
     snprintf(nonce, sizeof nonce, "%s", first_nonce);
+    printf("   the service's nonce selects the challenge (HMAC-SHA256 derivation, README \"session\"):\n");
     for (int attempt = 1; attempt <= max_nonces && sessions < max_sessions; attempt++) {
         if (attempt > 1) {
             char *a[] = {"nonce", "--kind", "sign", NULL};
             if (service(d, a, line, sizeof line) != 0 || !json_field(line, "nonce", nonce, sizeof nonce))
                 return cli_error("demo", FM_ERR_INTERNAL, "the service gave no nonce: %s", line), -1;
-            printf("   new nonce %.16s… from the service (attempt %d of at most %d)\n", nonce, attempt, max_nonces);
         }
         uint8_t nb[64];
         size_t nl = 0;
         fm_challenge ch;
         if (hex_bytes(nonce, nb, sizeof nb, &nl) != 0 || fm_challenge_derive(ctx, nb, nl, &ch) != FM_OK)
             return cli_error("demo", FM_ERR_INTERNAL, "bad nonce from the service: %s", nonce), -1;
-        printf("   challenge derived from the nonce (HMAC-SHA256, README \"session\"): ");
-        print_challenge(&ch);
-        printf("\n");
         demo_segment seg[8];
         int ns = demo_pick_segments(ix, &ch, seg, 8);
+        printf("   %snonce %.12s… -> challenge ", attempt > 1 ? "new " : "", nonce);
+        print_challenge(&ch);
         if (ns == 0) {
-            printf("   no part of %s shows these actions in this order within the windows (per the clip's index):\n"
-                   "   a recorded clip cannot follow a new challenge, so the demo asks the service for a new nonce\n"
-                   "   (the unused one expires unused)\n", clip_name);
+            printf(": no footage fits%s\n", attempt < max_nonces ? "; asking the service for a new nonce" : "");
+            if (++unfit == 1)
+                printf("     (a recorded clip cannot follow a new challenge: no part of %s shows these actions in this\n"
+                       "      order within the windows, per the clip's index; the unused nonce simply expires)\n",
+                       clip_name);
             continue;
         }
+        printf("\n");
         for (int k = 0; k < ns && k < 2 && sessions < max_sessions; k++) {
             const demo_segment *sg = &seg[k];
             printf("   SIMULATED HOLDER: the demo plays the part of %s where its index shows", clip_name);
@@ -454,7 +456,7 @@ static int session_face_step(demo *d, fm_ctx *ctx, const fm_engine *eng, const f
                        "the same nonce\n");
         }
         if (sessions < max_sessions && attempt < max_nonces)
-            printf("   the challenge was not met: asking the service for a new nonce\n");
+            printf("   the challenge was not met on this footage: asking the service for a new nonce\n");
     }
     if (sessions == 0) {
         printf("   no fitting footage for %d challenges in a row: no session could run\n", max_nonces);
@@ -491,7 +493,7 @@ static void usage(FILE *f)
             "  --clip          the live clip (default samples/media/franck.mp4)\n"
             "  --index         the clip's index of detected actions (default samples/franck.index)\n"
             "  --attack-photo  photo held to the camera (default samples/media/franck_03909.jpg: the holder)\n"
-            "  --max-nonces    nonces asked for at most until the clip fits a challenge (default 8)\n"
+            "  --max-nonces    nonces asked for at most until the clip fits a challenge (default 40)\n"
             "  --kiosk-time    run the kiosk at the next HH:MM Japan time (default: now; kiosks open 06:30-23:00)\n"
             "  --keep          keep the working directory (database, decision log, verdicts)\n"
             "  --developer-verdict  the old face step: no session, a developer-signed verdict on --live IMAGE\n"
@@ -603,7 +605,7 @@ int cmd_demo(int argc, char **argv)
     const char *holder_path = NULL, *live_path = NULL, *attack_path = NULL, *portrait_path = NULL;
     const char *clip_path = NULL, *index_path = NULL, *build_index = NULL;
     double idx_from = 0, idx_to = 1e5;
-    int keep = 0, max_nonces = 8;
+    int keep = 0, max_nonces = 40;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             usage(stdout);
