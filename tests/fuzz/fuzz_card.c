@@ -3,35 +3,11 @@
  * with the next input slice (2-byte big-endian length + bytes), so the response handling (61xx/6Cxx, chunked
  * READ BINARY, status words, lengths) sees arbitrary answers. */
 #include "card/card_internal.h"
+#include "fuzz_transport.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    const uint8_t *p;
-    size_t n, pos;
-    int calls;
-} feed;
-
-static int feed_tx(void *user, const uint8_t *apdu, size_t len, uint8_t *resp, size_t cap, size_t *rl)
-{
-    feed *f = user;
-    (void)apdu;
-    (void)len;
-    if (++f->calls > 400 || f->n - f->pos < 2)
-        return FM_CARD_TX_REMOVED;
-    size_t k = ((size_t)f->p[f->pos] << 8) | f->p[f->pos + 1];
-    f->pos += 2;
-    if (k > f->n - f->pos)
-        k = f->n - f->pos;
-    if (k > cap)
-        return FM_CARD_TX_OVERFLOW;
-    memcpy(resp, f->p + f->pos, k);
-    f->pos += k;
-    *rl = k;
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -47,9 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fmc_cvc_parsed cvc;
     (void)fmc_parse_cvc(ctx, data, size, &cvc);
 
-    feed f = {data, size, 0, 0};
+    fuzz_feed f = {data, size, 0, 0};
     fm_card *card = NULL;
-    if (fm_card_create(ctx, feed_tx, &f, &card) == FM_OK) {
+    if (fm_card_create(ctx, fuzz_feed_tx, &f, &card) == FM_OK) {
         fm_card_set_max_file_bytes(card, 4096);
         fm_card_visual *v = NULL;
         if (fm_card_read_visual(card, FM_CARD_PIN_VISUAL_B, "55021720352285", FM_CARD_ALLOW_LAST_TRY, &v, NULL) ==

@@ -2,43 +2,19 @@
  * (EF 0001, chunked READ BINARY + strict TLV + X.509 parse) and the signing-key signature, through a transport that
  * answers every APDU with the next input slice (2-byte big-endian length + bytes). */
 #include "facematch.h"
+#include "fuzz_transport.h"
 
 #include <stdint.h>
 #include <string.h>
-
-typedef struct {
-    const uint8_t *p;
-    size_t n, pos;
-    int calls;
-} feed;
-
-static int feed_tx(void *user, const uint8_t *apdu, size_t len, uint8_t *resp, size_t cap, size_t *rl)
-{
-    feed *f = user;
-    (void)apdu;
-    (void)len;
-    if (++f->calls > 400 || f->n - f->pos < 2)
-        return FM_CARD_TX_REMOVED;
-    size_t k = ((size_t)f->p[f->pos] << 8) | f->p[f->pos + 1];
-    f->pos += 2;
-    if (k > f->n - f->pos)
-        k = f->n - f->pos;
-    if (k > cap)
-        return FM_CARD_TX_OVERFLOW;
-    memcpy(resp, f->p + f->pos, k);
-    f->pos += k;
-    *rl = k;
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fm_ctx *ctx = fm_ctx_create();
     if (!ctx)
         return 0;
-    feed f = {data, size, 0, 0};
+    fuzz_feed f = {data, size, 0, 0};
     fm_card *card = NULL;
-    if (fm_card_create(ctx, feed_tx, &f, &card) == FM_OK) {
+    if (fm_card_create(ctx, fuzz_feed_tx, &f, &card) == FM_OK) {
         fm_card_set_max_file_bytes(card, 4096);
         int t = -1;
         (void)fm_card_jpki_verify_sign_pin(card, "ABC12345", FM_CARD_ALLOW_LAST_TRY, &t);

@@ -11,150 +11,38 @@ import hashlib
 import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import time
 
 import pytest
 
-from conftest import build_dir
+from pcsc_fixture import VPCD_DRIVER, start_stack, stop_stack
 
-VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 OPENSC_PKCS11 = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-PCSCD_SOCKET = "/run/pcscd/pcscd.comm"
 
 BIRTH, EXPIRY_YEAR, CODE = "19800217", "2035", "2285"
 PIN_B = "55021720352285"  # domain.md §2 example: Showa 55-02-17, 2035, 2285
 AUTH_PIN = "4721"
 
 
-def _free_port_pair():
-    """A port p with p and p+1 free on loopback (vpcd opens two readers: p and p+1)."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if p >= 65535:
-            continue
-        try:
-            s2 = socket.socket()
-            s2.bind(("127.0.0.1", p + 1))
-            s2.close()
-            return p
-        except OSError:
-            continue
-    pytest.skip("no free pair of TCP ports for vpcd")
-
-
-def _pcscd_running():
-    if not os.path.exists(PCSCD_SOCKET):
-        return False
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(PCSCD_SOCKET)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def _write_portrait(path):
-    """A synthetic 360x480 colour portrait-like image (PPM, binary): no third-party data needed."""
-    w, h = 360, 480
-    rows = []
-    for y in range(h):
-        row = bytearray()
-        for x in range(w):
-            dx, dy = (x - 180) / 110.0, (y - 220) / 150.0
-            inside = dx * dx + dy * dy < 1.0
-            row += bytes((200, 160, 130) if inside else (60 + y // 4, 80, 120 + x // 4))
-        rows.append(bytes(row))
-    with open(path, "wb") as f:
-        f.write(b"P6\n%d %d\n255\n" % (w, h))
-        f.write(b"".join(rows))
-
-
-class Stack:
-    pass
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    cli = os.path.join(build_dir(), "bin", "facematch")
-    if not os.access(cli, os.X_OK):
-        pytest.skip(f"facematch CLI not built at {cli}")
-    for tool in ("pcscd", "pkcs15-tool", "pkcs11-tool", "openssl"):
+    # pcsc_fixture checks the CLI, pcscd, vpcd and /run/pcscd; OpenSC and openssl are this module's own needs
+    for tool in ("pkcs15-tool", "pkcs11-tool", "openssl"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed (Debian packages pcscd, opensc, openssl)")
+            pytest.skip(f"{tool} not installed (Debian packages opensc, openssl)")
     for f in (VPCD_DRIVER, OPENSC_PKCS11):
         if not os.path.exists(f):
             pytest.skip(f"{f} missing (Debian packages vsmartcard-vpcd, opensc)")
-    if _pcscd_running():
-        pytest.skip("another pcscd already serves /run/pcscd; this test needs its own pcscd with the vpcd reader")
-    if os.geteuid() != 0 and not os.access("/run/pcscd", os.W_OK) and not os.access("/run", os.W_OK):
-        pytest.skip("cannot create /run/pcscd for a private pcscd (needs root or a writable /run/pcscd)")
-
-    d = tmp_path_factory.mktemp("card_pcsc")
-    port = _free_port_pair()
-    conf = d / "reader.conf.d"
-    conf.mkdir()
-    # vpcd takes its port from DEVICENAME (/dev/null:<port> = listen); the sim connects to it on 127.0.0.1.
-    (conf / "vpcd").write_text(
-        'FRIENDLYNAME "Virtual PCD"\n'
-        f"DEVICENAME   /dev/null:0x{port:04X}\n"
-        f"LIBPATH      {VPCD_DRIVER}\n"
-        f"CHANNELID    {port}\n")
-    _write_portrait(d / "portrait.ppm")
     holder = {
-        "portrait": "portrait.ppm", "name": "TEST HOLDER", "birth_date": "1980-02-17", "sex": "2",
-        "expiry": "2035-02-17", "security_code": CODE, "auth_pin": AUTH_PIN, "sign_pin": "ABC12345",
-        "my_number": "123456789018",
+        "name": "TEST HOLDER", "birth_date": "1980-02-17", "sex": "2", "expiry": "2035-02-17",
+        "security_code": CODE, "auth_pin": AUTH_PIN, "sign_pin": "ABC12345", "my_number": "123456789018",
     }
-    (d / "holder.json").write_text(json.dumps(holder))
-
-    st = Stack()
-    st.dir, st.cli, st.port = d, cli, port
-    st.ca = d / "ca"
-    st.procs = []
-    st.pcscd_log = open(d / "pcscd.log", "w")
-    st.sim_log = open(d / "sim.log", "w")
-    st.pcscd = subprocess.Popen(["pcscd", "--foreground", "--apdu", "--config", str(conf)],
-                                stdout=st.pcscd_log, stderr=subprocess.STDOUT)
-    st.procs.append(st.pcscd)
+    st = start_stack(tmp_path_factory.mktemp("card_pcsc"), holder)
     try:
-        for _ in range(100):
-            if os.path.exists(PCSCD_SOCKET):
-                break
-            time.sleep(0.05)
-        st.sim = subprocess.Popen([cli, "card", "sim", "--holder", str(d / "holder.json"),
-                                   "--vpcd", f"127.0.0.1:{port}", "--export-ca", str(st.ca)],
-                                  stdout=st.sim_log, stderr=subprocess.STDOUT)
-        st.procs.append(st.sim)
-        ok = False
-        for _ in range(60):
-            r = subprocess.run([cli, "card", "tries", "--timeout", "500", "--json"], capture_output=True, text=True)
-            if r.returncode == 0:
-                ok = True
-                break
-            time.sleep(0.5)
-        if not ok:
-            pytest.fail("the virtual card never appeared in pcscd: " + (d / "sim.log").read_text()
-                        + (d / "pcscd.log").read_text()[-2000:])
         yield st
     finally:
-        for p in reversed(st.procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        st.pcscd_log.close()
-        st.sim_log.close()
+        stop_stack(st)
 
 
 def run(st, *args, stdin=None):

@@ -440,6 +440,26 @@ static void check_visual(fm_card_visual *v, fm_card_authenticity want)
               fm_card_authenticity_name(info.authenticity), info.authenticity_detail, fm_card_authenticity_name(want));
 }
 
+/* Reads the visual AP with (pin, digits) on a fresh session that trusts ca (for issuer keyid, or any issuer when NULL)
+ * and checks the authenticity reported; keep (when not NULL) gets the visual data, else it is destroyed. */
+static void read_trusting(const char *ca, size_t ca_len, const uint8_t *keyid, fm_card_pin pin, const char *digits,
+                          fm_card_authenticity want, fm_card_visual **keep)
+{
+    wrap w;
+    fm_card *c = open_card(&w, MODE_PASS);
+    REQUIRE(c);
+    fm_card_visual *v = NULL;
+    CHECK_STATUS(fm_card_add_trusted_ca_key(c, ca, ca_len, keyid), FM_OK);
+    CHECK_STATUS(fm_card_read_visual(c, pin, digits, 0, &v, NULL), FM_OK);
+    if (v)
+        check_visual(v, want);
+    if (keep)
+        *keep = v;
+    else
+        fm_card_visual_destroy(v);
+    fm_card_destroy(c);
+}
+
 static void test_visual_pin_b_unverifiable_then_verified(void)
 {
     restore();
@@ -471,47 +491,23 @@ static void test_visual_pin_b_unverifiable_then_verified(void)
     fm_card_destroy(c);
 
     /* trusted J-LIS test CA (PEM, with and without key id) -> verified */
-    c = open_card(&w, MODE_PASS);
-    CHECK_STATUS(fm_card_add_trusted_ca_key(c, g_jlis_pem, g_jlis_pem_len, fm_cardsim_jlis_key_id(g_sim)), FM_OK);
-    CHECK_STATUS(fm_card_read_visual(c, FM_CARD_PIN_VISUAL_B, PIN_B, 0, &v, NULL), FM_OK);
-    if (v)
-        check_visual(v, FM_CARD_AUTH_VERIFIED);
-    fm_card_visual_destroy(v);
-    fm_card_destroy(c);
-
+    read_trusting(g_jlis_pem, g_jlis_pem_len, fm_cardsim_jlis_key_id(g_sim), FM_CARD_PIN_VISUAL_B, PIN_B,
+                  FM_CARD_AUTH_VERIFIED, NULL);
     /* PIN A (My Number) also opens it */
-    c = open_card(&w, MODE_PASS);
-    CHECK_STATUS(fm_card_add_trusted_ca_key(c, g_jlis_pem, g_jlis_pem_len, NULL), FM_OK);
-    CHECK_STATUS(fm_card_read_visual(c, FM_CARD_PIN_VISUAL_A, MYNUM, 0, &v, NULL), FM_OK);
-    if (v)
-        check_visual(v, FM_CARD_AUTH_VERIFIED);
-    fm_card_visual_destroy(v);
-    fm_card_destroy(c);
-
+    read_trusting(g_jlis_pem, g_jlis_pem_len, NULL, FM_CARD_PIN_VISUAL_A, MYNUM, FM_CARD_AUTH_VERIFIED, NULL);
     /* another card's CA, trusted for any issuer -> invalid; with a non-matching key id -> unverifiable */
-    c = open_card(&w, MODE_PASS);
-    CHECK_STATUS(fm_card_add_trusted_ca_key(c, g_other_pem, g_other_pem_len, NULL), FM_OK);
-    CHECK_STATUS(fm_card_read_visual(c, FM_CARD_PIN_VISUAL_B, PIN_B, 0, &v, NULL), FM_OK);
-    if (v)
-        check_visual(v, FM_CARD_AUTH_INVALID);
-    fm_card_visual_destroy(v);
-    fm_card_destroy(c);
-    c = open_card(&w, MODE_PASS);
-    CHECK_STATUS(fm_card_add_trusted_ca_key(c, g_other_pem, g_other_pem_len, fm_cardsim_jlis_key_id(g_other)), FM_OK);
-    CHECK_STATUS(fm_card_read_visual(c, FM_CARD_PIN_VISUAL_B, PIN_B, 0, &v, NULL), FM_OK);
-    if (v)
-        check_visual(v, FM_CARD_AUTH_UNVERIFIABLE);
+    read_trusting(g_other_pem, g_other_pem_len, NULL, FM_CARD_PIN_VISUAL_B, PIN_B, FM_CARD_AUTH_INVALID, NULL);
+    v = NULL;
+    read_trusting(g_other_pem, g_other_pem_len, fm_cardsim_jlis_key_id(g_other), FM_CARD_PIN_VISUAL_B, PIN_B,
+                  FM_CARD_AUTH_UNVERIFIABLE, &v);
     /* presence against the wrong card fails */
-    fm_card_visual *vo = NULL;
     wrap wo;
     fm_card *co = open_card(&wo, MODE_PASS);
     wo.sim = g_other;
     fm_cardsim_reset(g_other);
     CHECK_STATUS(fm_card_check_presence(co, v), FM_ERR_VERIFY);
     fm_card_destroy(co);
-    fm_card_visual_destroy(vo);
     fm_card_visual_destroy(v);
-    fm_card_destroy(c);
     CHECK_STATUS(fm_card_add_trusted_ca_key(NULL, "x", 1, NULL), FM_ERR_INVALID_ARGUMENT);
     c = open_card(&w, MODE_PASS);
     CHECK_STATUS(fm_card_add_trusted_ca_key(c, "not a key", 9, NULL), FM_ERR_KEY);

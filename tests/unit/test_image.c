@@ -2,6 +2,7 @@
  * (libpng, OpenJPEG) or decoded by OpenCV (when Debian's python3-opencv is installed), bit-depth mapping, every
  * truncation point, corrupted bytes, hostile headers, limits and error statuses. */
 #include "test.h"
+#include "test_image_util.h"
 
 #include <dirent.h>
 #include <openjpeg.h>
@@ -12,23 +13,6 @@
 #include <turbojpeg.h>
 
 static fm_ctx *ctx;
-
-static uint8_t *make_rgb(int w, int h, unsigned seed)
-{
-    uint8_t *p = malloc((size_t)w * h * 3);
-    unsigned s = seed * 2654435761u + 1;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            s = s * 1103515245u + 12345u;
-            int n = (int)((s >> 16) & 15) - 8;
-            int r = (x * 255) / (w > 1 ? w - 1 : 1) + n, g = (y * 255) / (h > 1 ? h - 1 : 1) - n;
-            uint8_t *q = p + ((size_t)y * w + x) * 3;
-            q[0] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
-            q[1] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
-            q[2] = (uint8_t)((((x / 5 + y / 3) & 1) ? 200 : 40) + n);
-        }
-    return p;
-}
 
 static fm_image *wrap_rgb(const uint8_t *rgb, int w, int h)
 {

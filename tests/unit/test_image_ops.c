@@ -2,29 +2,11 @@
  * wrap + convert for every pixel format and rotation, YUV 4:2:0 (BT.601 full range), bilinear (OpenCV
  * INTER_LINEAR) and area resize, crop, and the dlib-style affine warp. */
 #include "test.h"
+#include "test_image_util.h"
 
 #include <stdint.h>
 
 static fm_ctx *ctx;
-
-/* A deterministic "photo-like" RGB test image: smooth gradients plus a few sharp edges and noise. */
-static uint8_t *make_rgb(int w, int h, unsigned seed)
-{
-    uint8_t *p = malloc((size_t)w * h * 3);
-    unsigned s = seed * 2654435761u + 1;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            s = s * 1103515245u + 12345u;
-            int n = (int)((s >> 16) & 15) - 8;
-            int r = (x * 255) / (w > 1 ? w - 1 : 1) + n, g = (y * 255) / (h > 1 ? h - 1 : 1) - n;
-            int b = ((x / 7 + y / 5) & 1) ? 220 : 30;
-            uint8_t *q = p + ((size_t)y * w + x) * 3;
-            q[0] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
-            q[1] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
-            q[2] = (uint8_t)(b + n);
-        }
-    return p;
-}
 
 static int clampi(double v) { return v < 0 ? 0 : v > 255 ? 255 : (int)floor(v + 0.5); }
 

@@ -60,6 +60,20 @@ fm_status fmc_verify_pin(fm_card *card, fm_card_pin pin, const char *digits, uns
 fm_status fmc_check_pin_format(fm_ctx *ctx, fm_card_pin pin, const char *s);
 /* Fails with FM_ERR_CARD_STATUS and a readable message for an unexpected status word. */
 fm_status fmc_sw_fail(fm_card *card, unsigned sw, const char *what);
+/* A JPKI key pair: its certificate EF, its private-key EF and the names messages use (jpki.c). */
+typedef struct fmc_jpki_pair {
+    unsigned cert_ef, key_ef;
+    const char *cert_name, *key_name, *pin_name;
+} fmc_jpki_pair;
+extern const fmc_jpki_pair FMC_JPKI_AUTH, FMC_JPKI_SIGN;
+/* Reads the pair's certificate EF of the already-selected JPKI AP (chunked READ BINARY to the end of the outer TLV),
+ * checks it is exactly one DER X.509 certificate, copies it to buf (*len set even when cap is too small:
+ * FM_ERR_BUFFER_TOO_SMALL). The card's copy is wiped. */
+fm_status fmc_jpki_read_cert(fm_card *card, const fmc_jpki_pair *kp, uint8_t *buf, size_t cap, size_t *len);
+/* COMPUTE SIGNATURE (80 2A 00 80) with the pair's private key over the SHA-256 DigestInfo of digest; needs the JPKI
+ * AP selected by this session (the pair's PIN verified). sig gets FMC_RSA_BYTES bytes. */
+fm_status fmc_jpki_sign(fm_card *card, const fmc_jpki_pair *kp, const uint8_t digest[32], uint8_t *sig, size_t cap,
+                        size_t *sig_len);
 /* Builds an RSA public key from big-endian n and e. */
 EVP_PKEY *fmc_rsa_from_ne(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen);
 

@@ -193,20 +193,30 @@ static int all_digits(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* An EF's content: one outer TLV with the expected tag, then only FF filler up to the end of the file. */
+static fm_status outer_tlv(fm_ctx *ctx, const uint8_t *data, size_t len, uint32_t tag, const char *ef, fmc_tlv *outer)
+{
+    size_t pos = 0;
+    fm_status st = fmc_tlv_next(ctx, data, len, &pos, outer);
+    if (st)
+        return st;
+    if (outer->tag != tag)
+        return fm_fail(ctx, FM_ERR_CORRUPT, "%s: outer tag is %X, expected %X", ef, (unsigned)outer->tag,
+                       (unsigned)tag);
+    for (size_t i = pos; i < len; i++)
+        if (data[i] != 0xFF)
+            return fm_fail(ctx, FM_ERR_CORRUPT, "%s: byte %02X after the %X TLV (only FF filler allowed)", ef, data[i],
+                           (unsigned)tag);
+    return FM_OK;
+}
+
 fm_status fmc_parse_visual(fm_ctx *ctx, const uint8_t *data, size_t len, fmc_visual_parsed *out)
 {
     memset(out, 0, sizeof *out);
     fmc_tlv outer;
-    size_t pos = 0;
-    fm_status st = fmc_tlv_next(ctx, data, len, &pos, &outer);
+    fm_status st = outer_tlv(ctx, data, len, FMC_TAG_VISUAL, "EF 0002", &outer);
     if (st)
         return st;
-    if (outer.tag != FMC_TAG_VISUAL)
-        return fm_fail(ctx, FM_ERR_CORRUPT, "EF 0002: outer tag is %X, expected FF20", (unsigned)outer.tag);
-    for (size_t i = pos; i < len; i++)
-        if (data[i] != 0xFF)
-            return fm_fail(ctx, FM_ERR_CORRUPT, "EF 0002: byte %02X after the FF20 TLV (only FF filler allowed)",
-                           data[i]);
     size_t ip = 0;
     while (ip < outer.len) {
         fmc_tlv t;
@@ -255,16 +265,9 @@ fm_status fmc_parse_cvc(fm_ctx *ctx, const uint8_t *data, size_t len, fmc_cvc_pa
 {
     memset(out, 0, sizeof *out);
     fmc_tlv outer;
-    size_t pos = 0;
-    fm_status st = fmc_tlv_next(ctx, data, len, &pos, &outer);
+    fm_status st = outer_tlv(ctx, data, len, FMC_TAG_CVC, "EF 0004", &outer);
     if (st)
         return st;
-    if (outer.tag != FMC_TAG_CVC)
-        return fm_fail(ctx, FM_ERR_CORRUPT, "EF 0004: outer tag is %X, expected 7F21", (unsigned)outer.tag);
-    for (size_t i = pos; i < len; i++)
-        if (data[i] != 0xFF)
-            return fm_fail(ctx, FM_ERR_CORRUPT, "EF 0004: byte %02X after the 7F21 TLV (only FF filler allowed)",
-                           data[i]);
     size_t ip = 0;
     fmc_tlv body, sig;
     if ((st = fmc_tlv_next(ctx, outer.value, outer.len, &ip, &body)) != FM_OK)

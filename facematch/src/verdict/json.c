@@ -41,7 +41,7 @@ size_t fmv_b64_encode(const uint8_t *in, size_t n, char *out, int url)
 
 size_t fmv_b64url_encode(const uint8_t *in, size_t n, char *out) { return fmv_b64_encode(in, n, out, 1); }
 
-static int b64val(unsigned char c)
+int fmv_b64_value(unsigned char c, int url)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -49,12 +49,14 @@ static int b64val(unsigned char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '-')
+    if (c == (url ? '-' : '+'))
         return 62;
-    if (c == '_')
+    if (c == (url ? '_' : '/'))
         return 63;
     return -1;
 }
+
+static int b64val(unsigned char c) { return fmv_b64_value(c, 1); }
 
 int fmv_b64url_decode(const char *in, size_t len, uint8_t *out, size_t *out_len)
 {

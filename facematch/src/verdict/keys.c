@@ -207,22 +207,6 @@ static size_t export_pkcs8_pem(const fm_verdict_key *k, char **pem_out)
     return o;
 }
 
-/* Standard base64 value (RFC 4648 section 4) or -1. */
-static int b64std(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /*
  * Our own PEM reader for keys (first block only): OpenSSL's PEM_read_bio leaves the last base64 line in a freed
  * EVP_ENCODE_CTX without wiping it (observed by tests/unit/test_verdict_wipe.c), so key PEM is decoded here into a
@@ -264,7 +248,7 @@ static uint8_t *pem_to_der(const char *s, size_t len, char label[32], size_t *de
             pad++;
             continue;
         }
-        int v = b64std(c);
+        int v = fmv_b64_value(c, 0);
         if (v < 0 || pad)
             break;
         acc = acc << 6 | (uint32_t)v;

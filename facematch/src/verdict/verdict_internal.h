@@ -25,6 +25,8 @@ size_t fmv_b64url_encode(const uint8_t *in, size_t n, char *out);
 /* Base64 of n bytes: url = 1 base64url without padding (as above), url = 0 standard alphabet with '=' padding
  * (needs (n + 2) / 3 * 4 + 1 bytes). Returns the length written (NUL-terminated). */
 size_t fmv_b64_encode(const uint8_t *in, size_t n, char *out, int url);
+/* The 6-bit value of a base64 character (RFC 4648: url = section 5 alphabet, else section 4), or -1. */
+int fmv_b64_value(unsigned char c, int url);
 /* Strict decode: only [A-Za-z0-9_-], no padding, no whitespace, length % 4 != 1, unused trailing bits zero
  * (so every byte string has exactly one accepted encoding). out needs len * 3 / 4 + 1 bytes. 0 on success. */
 int fmv_b64url_decode(const char *in, size_t len, uint8_t *out, size_t *out_len);
