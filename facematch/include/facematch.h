@@ -125,10 +125,13 @@ typedef enum fm_param {
     FM_PARAM_MAX_PIXELS = 2,       /* largest decoded image, width*height; default 40,000,000                      */
     FM_PARAM_MAX_DIMENSION = 3,    /* largest width or height; default 16384                                        */
     FM_PARAM_THREADS = 4,          /* threads a call may use for inference; default 1                              */
-    FM_PARAM_MAX_MODEL_BYTES = 5   /* largest model file accepted; default 256 MiB                                  */
+    FM_PARAM_MAX_MODEL_BYTES = 5,  /* largest model file accepted; default 256 MiB                                  */
+    FM_PARAM_EXIF_ORIENTATION = 6  /* 1 (default): image decoding turns JPEGs upright by their EXIF Orientation tag  */
+                                   /* (as phones and browsers show them); 0: pixels as stored, the tag ignored      */
 } fm_param;
 
-/** Sets a setting; FM_ERR_INVALID_ARGUMENT for an unknown parameter or a value out of range (limits must be >= 1). */
+/** Sets a setting; FM_ERR_INVALID_ARGUMENT for an unknown parameter or a value out of range (limits must be >= 1;
+ *  FM_PARAM_EXIF_ORIENTATION is 0 or 1). */
 FM_API fm_status fm_ctx_set(fm_ctx *ctx, fm_param param, int64_t value);
 /** Reads a setting; -1 for an unknown parameter. */
 FM_API int64_t fm_ctx_get(const fm_ctx *ctx, fm_param param);
@@ -195,9 +198,17 @@ FM_API fm_status fm_image_probe(fm_ctx *ctx, const void *data, size_t len, fm_im
  * RGB24 otherwise; alpha is dropped); any packed format converts. Samples of any bit depth are mapped to 8 bits.
  * Truncated or malformed files fail (FM_ERR_TRUNCATED / FM_ERR_CORRUPT / FM_ERR_FORMAT) — a partially decoded image
  * is never returned. info (may be NULL) receives what fm_image_probe reports.
+ * EXIF orientation: unless the ctx's FM_PARAM_EXIF_ORIENTATION is 0, a JPEG whose first APP1 Exif segment has an
+ * Orientation tag (IFD0, 0x0112) of 2..8 is rotated/mirrored upright, and width/height (here and in fm_image_probe)
+ * are the upright ones. An Exif segment that is present but malformed (TIFF header, IFD0 outside the segment, an
+ * Orientation that is not one SHORT of 1..8) fails with FM_ERR_CORRUPT rather than show the image a wrong way up.
  */
 FM_API fm_status fm_image_decode(fm_ctx *ctx, const void *data, size_t len, fm_pixfmt want,
                                  fm_image **out, fm_image_info *info);
+/** The EXIF Orientation of a JPEG (1..8, the TIFF/EXIF meaning: 1 upright, 3 rotated 180, 6 needs 90 degrees
+ *  clockwise, 8 needs 90 counter-clockwise, 2/4/5/7 mirrored), 1 when it has no Exif segment or no Orientation tag,
+ *  0 when the data is not a JPEG or its Exif segment is malformed. Ignores FM_PARAM_EXIF_ORIENTATION. */
+FM_API int fm_image_exif_orientation(const void *data, size_t len);
 /** As fm_image_decode, reading the file at path (subject to FM_PARAM_MAX_INPUT_BYTES). */
 FM_API fm_status fm_image_load(fm_ctx *ctx, const char *path, fm_pixfmt want, fm_image **out, fm_image_info *info);
 

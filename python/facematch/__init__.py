@@ -25,7 +25,7 @@ from ._native import ImageInfo as _ImageInfo, ModelDesc as _ModelDesc, lib as _l
 __all__ = [
     "FacematchError", "Status", "Param", "PixFmt", "Format", "ResizeMode", "Context", "Image", "ImageInfo",
     "Model", "version", "status_name", "status_str", "sha256", "sha256_file", "wipe", "models", "models_default_dir",
-    "verify_model_file", "verify_model_memory", "detect_format", "format_name", "pixfmt_name", "pixfmt_bpp",
+    "verify_model_file", "verify_model_memory", "detect_format", "exif_orientation", "format_name", "pixfmt_name", "pixfmt_bpp",
     "probe", "decode", "load", "create", "wrap", "from_numpy", "library_path",
 ]
 
@@ -132,6 +132,7 @@ class Param(enum.IntEnum):
     MAX_DIMENSION = 3
     THREADS = 4
     MAX_MODEL_BYTES = 5
+    EXIF_ORIENTATION = 6  # 1 (default): decoding turns JPEGs upright by their EXIF Orientation; 0: as stored
 
 
 class PixFmt(enum.IntEnum):
@@ -375,6 +376,15 @@ def detect_format(data):
         return Format(r)
     except ValueError:
         return r
+
+
+def exif_orientation(data):
+    """A JPEG's EXIF Orientation: 1..8 (1 also when there is none), 0 when not a JPEG or the Exif segment is
+    malformed (fm_image_exif_orientation)."""
+    p, n, keep = _buffer(data)
+    r = _fn("fm_image_exif_orientation")(p, n)
+    del keep
+    return r
 
 
 def probe(data, ctx=None):

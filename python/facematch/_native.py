@@ -58,6 +58,7 @@ SIGNATURES = {
     "fm_model_verify_memory": (_st, [_ctx, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]),
     # images
     "fm_image_detect_format": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]),
+    "fm_image_exif_orientation": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]),
     "fm_format_name": (ctypes.c_char_p, [ctypes.c_int]),
     "fm_pixfmt_bpp": (ctypes.c_int, [ctypes.c_int]),
     "fm_pixfmt_name": (ctypes.c_char_p, [ctypes.c_int]),

@@ -1,14 +1,16 @@
 /* libFuzzer target: dlib model files (untrusted bytes) through every dlib loader of the face engine — shape
- * predictor, face recognition ResNet and MMOD detector. The loaders' sources are compiled into this target so that
- * libFuzzer's coverage instrumentation sees them (the library itself is built without it); the rest of the library
- * (nn kernels, ctx) comes from facematch_internal. The first input byte picks the loader; the rest is the file.
+ * predictor, face recognition ResNet and MMOD detector, from the (FM_FUZZ-instrumented) library. The first input byte
+ * picks the loader; the rest is the file.
  * Seeds: the first kilobytes of the real .dat files (prefix the selector byte: 0/1 shape predictor, 2 ResNet,
  * 3 MMOD). */
-#include "face/dlib_ser.c"
-#include "face/dlib_net.c"
-#include "face/mmod.c"
-#include "face/resnet.c"
-#include "face/shape_predictor.c"
+#include "face/dlib_ser.h"
+#include "face/mmod.h"
+#include "face/resnet.h"
+#include "face/shape_predictor.h"
+
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,6 @@
 /* Shared body of the image decoder fuzz targets (fuzz_image_jpeg/jp2/png/pnm.c).
  *
- * The library archive is built without coverage instrumentation, so the image sources are compiled into each target
- * (all of them, so the archive's copies are never linked). The codec libraries themselves (libjpeg-turbo, OpenJPEG,
+ * The image module comes from the FM_FUZZ-instrumented library. The codec libraries themselves (libjpeg-turbo, OpenJPEG,
  * libpng) are Debian's and uninstrumented: what is fuzzed is our glue, our structure walkers and our PNM parser,
  * plus the libraries' behaviour as seen through them (ASan still sees out-of-bounds accesses to our buffers).
  *
@@ -13,23 +12,20 @@
 #ifndef FUZZ_IMAGE_COMMON_H
 #define FUZZ_IMAGE_COMMON_H
 
-#include "../../facematch/src/image/image.c"
-#include "../../facematch/src/image/convert.c"
-#include "../../facematch/src/image/resample.c"
-#include "../../facematch/src/image/codec_jpeg.c"
-#include "../../facematch/src/image/codec_jp2.c"
-#include "../../facematch/src/image/codec_png.c"
-#include "../../facematch/src/image/codec_pnm.c"
+#include "facematch.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* each target uses a part of these helpers */
+#define FUZZ_HELPER __attribute__((unused))
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static void fuzz_image_input(const uint8_t *data, size_t size)
+FUZZ_HELPER static void fuzz_image_input(const uint8_t *data, size_t size)
 {
     fm_ctx *ctx = fm_ctx_create();
     if (!ctx)
@@ -62,7 +58,7 @@ static void fuzz_image_input(const uint8_t *data, size_t size)
 
 static int seed_count;
 
-static void seed_write(const char *dir, const char *name, const uint8_t *p, size_t n)
+FUZZ_HELPER static void seed_write(const char *dir, const char *name, const uint8_t *p, size_t n)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -76,7 +72,7 @@ static void seed_write(const char *dir, const char *name, const uint8_t *p, size
 }
 
 /* A generated test image: gradients, edges and noise, grey or RGB. */
-static fm_image *seed_image(fm_ctx *ctx, int w, int h, int gray, unsigned seed)
+FUZZ_HELPER static fm_image *seed_image(fm_ctx *ctx, int w, int h, int gray, unsigned seed)
 {
     fm_image *im = NULL;
     if (fm_image_create(ctx, gray ? FM_PIX_GRAY8 : FM_PIX_RGB24, w, h, &im) != FM_OK)
@@ -96,7 +92,7 @@ static fm_image *seed_image(fm_ctx *ctx, int w, int h, int gray, unsigned seed)
     return im;
 }
 
-static void seed_encode(fm_ctx *ctx, const char *dir, const fm_image *im, fm_format f, int q, const char *name)
+FUZZ_HELPER static void seed_encode(fm_ctx *ctx, const char *dir, const fm_image *im, fm_format f, int q, const char *name)
 {
     size_t need = 0;
     if (fm_image_encode(ctx, im, f, q, NULL, 0, &need) != FM_ERR_BUFFER_TOO_SMALL)
@@ -108,8 +104,42 @@ static void seed_encode(fm_ctx *ctx, const char *dir, const fm_image *im, fm_for
     free(buf);
 }
 
+/* A TIFF block as a phone's Exif APP1 segment carries it (after "Exif\0\0"): header in either byte order, IFD0 with
+ * Make (ASCII at an offset) and Orientation v (one SHORT), no IFD1. Returns its length (buf holds 64 bytes). */
+FUZZ_HELPER static size_t seed_exif_tiff(uint8_t *b, int be, unsigned v)
+{
+    memset(b, 0, 64);
+#define P16(at, x) (be ? (b[(at)] = (uint8_t)((x) >> 8), b[(at) + 1] = (uint8_t)(x)) : (b[(at)] = (uint8_t)(x), b[(at) + 1] = (uint8_t)((x) >> 8)))
+#define P32(at, x) (be ? (P16((at), (x) >> 16), P16((at) + 2, (x)&0xFFFF)) : (P16((at), (x)&0xFFFF), P16((at) + 2, (x) >> 16)))
+    b[0] = b[1] = be ? 'M' : 'I';
+    P16(2, 42u);
+    P32(4, 8u);
+    P16(8, 2u);
+    P16(10, 0x010Fu), P16(12, 2u), P32(14, 10u), P32(18, 38u); /* Make, 10 bytes at 38 */
+    P16(22, 0x0112u), P16(24, 3u), P32(26, 1u), P16(30, v);    /* Orientation */
+    P32(34, 0u);
+    memcpy(b + 38, "facematch", 10);
+#undef P16
+#undef P32
+    return 48;
+}
+
+/* jpg with an APP1 Exif segment holding tiff (tn bytes) after SOI, into out (cap bytes); returns the length or 0. */
+FUZZ_HELPER static size_t seed_with_exif(const uint8_t *jpg, size_t jn, const uint8_t *tiff, size_t tn, uint8_t *out, size_t cap)
+{
+    size_t seg = 2 + 6 + tn;
+    if (jn < 2 || seg > 0xFFFF || jn + 2 + seg > cap)
+        return 0;
+    memcpy(out, jpg, 2);
+    out[2] = 0xFF, out[3] = 0xE1, out[4] = (uint8_t)(seg >> 8), out[5] = (uint8_t)seg;
+    memcpy(out + 6, "Exif\0\0", 6);
+    memcpy(out + 12, tiff, tn);
+    memcpy(out + 12 + tn, jpg + 2, jn - 2);
+    return jn + 2 + seg;
+}
+
 /* Writes the seeds of one format (FM_FORMAT_JP2 covers J2K too). */
-static void seeds_for(const char *dir, fm_format fmt)
+FUZZ_HELPER static void seeds_for(const char *dir, fm_format fmt)
 {
     fm_ctx *ctx = fm_ctx_create();
     static const int sizes[][2] = {{1, 1}, {7, 5}, {16, 16}, {33, 17}, {64, 48}};
@@ -125,6 +155,18 @@ static void seeds_for(const char *dir, fm_format fmt)
                 seed_encode(ctx, dir, im, FM_FORMAT_JPEG, 50, name);
                 snprintf(name, sizeof name, "%dx%d-%s-q95.jpg", w, h, g);
                 seed_encode(ctx, dir, im, FM_FORMAT_JPEG, 95, name);
+                if (k == 3) { /* phone-style files: Exif orientation 6 (MM) and 3 (II) */
+                    size_t need = 0;
+                    fm_image_encode(ctx, im, FM_FORMAT_JPEG, 80, NULL, 0, &need);
+                    uint8_t *j = malloc(need), *o = malloc(need + 128), t[64];
+                    if (j && o && fm_image_encode(ctx, im, FM_FORMAT_JPEG, 80, j, need, &need) == FM_OK)
+                        for (int be = 0; be < 2; be++) {
+                            size_t on = seed_with_exif(j, need, t, seed_exif_tiff(t, be, be ? 6 : 3), o, need + 128);
+                            snprintf(name, sizeof name, "%dx%d-%s-exif%d.jpg", w, h, g, be ? 6 : 3);
+                            seed_write(dir, name, o, on);
+                        }
+                    free(j), free(o);
+                }
                 break;
             case FM_FORMAT_JP2:
             case FM_FORMAT_J2K:
@@ -176,7 +218,7 @@ static void seeds_for(const char *dir, fm_format fmt)
     fm_ctx_destroy(ctx);
 }
 
-static void seeds_maybe(int *argc, char ***argv, fm_format fmt)
+FUZZ_HELPER static void seeds_maybe(int *argc, char ***argv, fm_format fmt)
 {
     (void)argc, (void)argv;
     const char *out = getenv("FM_FUZZ_SEEDS_OUT");

@@ -3,12 +3,6 @@
  * file (e.g. fr_eye.onnx, 200 kB). Crashes, leaks, UB and hangs are findings; rejections are not. */
 #include "nn/onnx.h"
 
-/* The library objects are built without coverage instrumentation (FM_FUZZ only instruments the fuzz targets), which
- * leaves libFuzzer blind inside the parser; compiling the runtime's sources into this target instruments them. The
- * archive's copies of these objects are then not linked (their symbols are already defined here). */
-#include "../../facematch/src/nn/nn.c"
-#include "../../facematch/src/nn/onnx.c"
-
 #include <stdint.h>
 #include <stdlib.h>
 

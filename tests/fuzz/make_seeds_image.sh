@@ -1,5 +1,5 @@
 #!/bin/sh
-# Seed corpora for the image fuzz targets, generated at test time (nothing is committed):
+# Seed corpora for the image fuzz targets (and fuzz_exif), generated at test time (nothing is committed):
 #   tests/fuzz/make_seeds_image.sh BUILD_DIR SEEDS_ROOT
 # Each fuzz_image_* binary in BUILD_DIR/tests/fuzz writes its own seeds (images generated in code, encoded with the
 # library's encoders) when run with FM_FUZZ_SEEDS_OUT; a few small real photos from ../shared/data/faces (or
@@ -10,7 +10,7 @@ root=${2:?usage: make_seeds_image.sh BUILD_DIR SEEDS_ROOT}
 here=$(cd "$(dirname "$0")" && pwd)
 data=${FM_DATA_DIR:-$here/../../../shared/data}
 made=0
-for t in fuzz_image_jpeg fuzz_image_jp2 fuzz_image_png fuzz_image_pnm; do
+for t in fuzz_image_jpeg fuzz_image_jp2 fuzz_image_png fuzz_image_pnm fuzz_exif; do
     exe=$build/tests/fuzz/$t
     [ -x "$exe" ] || continue
     rm -rf "$root/$t"

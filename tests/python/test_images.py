@@ -237,6 +237,55 @@ def test_jpeg_want_formats(fm, cv2):
         fm.decode(data, fm.PixFmt.NV21)
 
 
+def exif_jpeg(jpg, orientation, big_endian):
+    """jpg with an APP1 Exif segment written here byte by byte after SOI: TIFF header, IFD0 with Make (ASCII at an
+    offset) and Orientation (one SHORT), no IFD1."""
+    e = ">" if big_endian else "<"
+    make = b"facematch\0"
+    ifd = struct.pack(e + "H", 2)
+    ifd += struct.pack(e + "HHII", 0x010F, 2, len(make), 8 + 2 + 24 + 4)
+    ifd += struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    tiff = (b"MM" if big_endian else b"II") + struct.pack(e + "HI", 42, 8) + ifd + struct.pack(e + "I", 0) + make
+    seg = b"Exif\0\0" + tiff
+    return jpg[:2] + b"\xff\xe1" + struct.pack(">H", len(seg) + 2) + seg + jpg[2:]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_jpeg_exif_orientation_matches_opencv(fm, cv2, orientation, big_endian):
+    # OpenCV's imdecode(IMREAD_COLOR) applies the EXIF orientation (its own implementation): the independent reference
+    data = exif_jpeg(cv_encode(cv2, ".jpg", synth(29, 45, seed=9), [cv2.IMWRITE_JPEG_QUALITY, 90]), orientation,
+                     big_endian)
+    ref = bgr2rgb(cv_decode(cv2, data, cv2.IMREAD_COLOR))
+    assert ref.shape[:2] == ((45, 29) if orientation >= 5 else (29, 45))  # the fixture really carries the tag
+    assert fm.exif_orientation(data) == orientation
+    got, info, _ = fm_pixels(fm, data)
+    assert (info.width, info.height) == (ref.shape[1], ref.shape[0])
+    mx, mean = diff(got, ref)
+    assert mx <= 2 and mean < 0.2, (mx, mean)
+    # with the setting off, the pixels as stored (what OpenCV gives with IMREAD_IGNORE_ORIENTATION)
+    with fm.Context(exif_orientation=0) as c:
+        raw, info, _ = fm_pixels(fm, data, ctx=c)
+    stored = bgr2rgb(cv_decode(cv2, data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION))
+    assert (info.width, info.height) == (45, 29)
+    assert diff(raw, stored)[0] <= 2
+
+
+def test_jpeg_exif_hostile_is_corrupt(fm, cv2):
+    jpg = cv_encode(cv2, ".jpg", synth(16, 16, seed=2))
+    good = exif_jpeg(jpg, 6, True)
+    tiff_at = good.index(b"Exif\0\0") + 6
+    bad = bytearray(good)
+    bad[tiff_at + 4:tiff_at + 8] = b"\xff\xff\xff\xf0"  # IFD0 offset far outside the segment
+    assert fm.exif_orientation(good) == 6 and fm.exif_orientation(bytes(bad)) == 0
+    with pytest.raises(fm.CorruptError) as ei:
+        fm.decode(bytes(bad))
+    assert "Exif" in ei.value.message
+    with fm.Context(exif_orientation=0) as c:
+        img, _ = fm.decode(bytes(bad), ctx=c)
+        assert (img.width, img.height) == (16, 16)
+
+
 @pytest.mark.parametrize("kind", ["rgb", "gray", "rgba", "gray16", "rgb16"])
 def test_png_matches_opencv(fm, cv2, kind):
     c = {"rgb": 3, "gray": 1, "rgba": 4, "gray16": 1, "rgb16": 3}[kind]

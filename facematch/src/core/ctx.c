@@ -23,6 +23,7 @@ fm_ctx *fm_ctx_create(void)
     ctx->max_dimension = DEFAULT_MAX_DIMENSION;
     ctx->threads = 1;
     ctx->max_model_bytes = DEFAULT_MAX_MODEL_BYTES;
+    ctx->exif_orientation = 1;
     return ctx;
 }
 
@@ -65,6 +66,13 @@ fm_status fm_ctx_set(fm_ctx *ctx, fm_param param, int64_t value)
 {
     if (!ctx)
         return FM_ERR_INVALID_ARGUMENT;
+    if (param == FM_PARAM_EXIF_ORIENTATION) {
+        if (value != 0 && value != 1)
+            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "EXIF orientation setting must be 0 or 1 (got %lld)",
+                           (long long)value);
+        ctx->exif_orientation = value;
+        return FM_OK;
+    }
     if (value < 1)
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "setting %d must be >= 1 (got %lld)", (int)param,
                        (long long)value);
@@ -82,6 +90,7 @@ fm_status fm_ctx_set(fm_ctx *ctx, fm_param param, int64_t value)
         ctx->threads = value;
         return FM_OK;
     case FM_PARAM_MAX_MODEL_BYTES: ctx->max_model_bytes = value; return FM_OK;
+    case FM_PARAM_EXIF_ORIENTATION: break; /* handled above */
     }
     return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "unknown setting %d", (int)param);
 }
@@ -96,6 +105,7 @@ int64_t fm_ctx_get(const fm_ctx *ctx, fm_param param)
     case FM_PARAM_MAX_DIMENSION: return ctx->max_dimension;
     case FM_PARAM_THREADS: return ctx->threads;
     case FM_PARAM_MAX_MODEL_BYTES: return ctx->max_model_bytes;
+    case FM_PARAM_EXIF_ORIENTATION: return ctx->exif_orientation;
     }
     return -1;
 }

@@ -17,6 +17,7 @@ struct fm_ctx {
     int64_t max_dimension;
     int64_t threads;
     int64_t max_model_bytes;
+    int64_t exif_orientation; /* FM_PARAM_EXIF_ORIENTATION: 1 apply (default), 0 ignore */
     /* Scratch owned by the ctx (so by one thread at a time), grown on demand by the face stage for its network
      * arenas so that a detect/embed call allocates nothing after the first; 64-byte aligned, capacity in floats.
      * It holds face crops and features: fm_ctx_destroy wipes it before freeing. */

@@ -12,6 +12,7 @@
  */
 #include "image_internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,4 +255,57 @@ fm_status fmi_upright_packed(fm_ctx *ctx, const fm_image *src, fm_pixfmt pref, c
     fm_status st = fm_image_convert(ctx, src, fmi_is_packed(src->fmt) ? src->fmt : pref, tmp);
     *view = *tmp;
     return st;
+}
+
+/* Copies one bpp-byte pixel (1, 3 or 4 bytes: the compiler turns each case into a fixed-size move). */
+static inline void px_copy(uint8_t *d, const uint8_t *s, int bpp)
+{
+    switch (bpp) {
+    case 1: d[0] = s[0]; break;
+    case 3: memcpy(d, s, 3); break;
+    default: memcpy(d, s, 4); break;
+    }
+}
+
+fm_status fmi_orient(fm_ctx *ctx, const fm_image *src, int orientation, fm_image **out)
+{
+    *out = NULL;
+    if (!fmi_is_packed(src->fmt) || src->rotation != 0 || orientation < 1 || orientation > 8)
+        return fm_fail(ctx, FM_ERR_INTERNAL, "fmi_orient: packed upright source and orientation 1..8 expected");
+    int w = src->width, h = src->height, swap = orientation >= 5;
+    int dw = swap ? h : w, dh = swap ? w : h, bpp = fm_pixfmt_bpp(src->fmt);
+    fm_image *im = NULL;
+    fm_status st = fmi_alloc(ctx, src->fmt, dw, dh, 0, &im);
+    if (st != FM_OK)
+        return st;
+    const uint8_t *s = src->planes[0];
+    size_t ss = (size_t)src->strides[0], ds = (size_t)im->strides[0];
+    /* Destination pixel (x, y) comes from source (sx, sy) = (x0 + x*ax + y*bx, y0 + x*ay + y*by): one step in x or y
+     * of the upright image is a step of +-1 pixel along a row or a column of the stored one. */
+    int x0, y0, ax, ay, bx, by;
+    switch (orientation) {
+    case 1: x0 = 0, y0 = 0, ax = 1, ay = 0, bx = 0, by = 1; break;
+    case 2: x0 = w - 1, y0 = 0, ax = -1, ay = 0, bx = 0, by = 1; break;
+    case 3: x0 = w - 1, y0 = h - 1, ax = -1, ay = 0, bx = 0, by = -1; break;
+    case 4: x0 = 0, y0 = h - 1, ax = 1, ay = 0, bx = 0, by = -1; break;
+    case 5: x0 = 0, y0 = 0, ax = 0, ay = 1, bx = 1, by = 0; break;
+    case 6: x0 = 0, y0 = h - 1, ax = 0, ay = -1, bx = 1, by = 0; break;
+    case 7: x0 = w - 1, y0 = h - 1, ax = 0, ay = -1, bx = -1, by = 0; break;
+    default: x0 = w - 1, y0 = 0, ax = 0, ay = 1, bx = -1, by = 0; break;
+    }
+    /* the step of one destination x in source bytes (signed) */
+    ptrdiff_t step = (ptrdiff_t)ax * bpp + (ptrdiff_t)ay * (ptrdiff_t)ss;
+    for (int y = 0; y < dh; y++) {
+        /* byte offsets stay inside the source: a pointer is formed only for in-range pixels */
+        ptrdiff_t o = (ptrdiff_t)((size_t)(y0 + y * by) * ss + (size_t)(x0 + y * bx) * (size_t)bpp);
+        uint8_t *dp = im->owned + (size_t)y * ds;
+        if (step == bpp) {
+            memcpy(dp, s + o, (size_t)dw * (size_t)bpp);
+            continue;
+        }
+        for (int x = 0; x < dw; x++, o += step, dp += bpp)
+            px_copy(dp, s + o, bpp);
+    }
+    *out = im;
+    return FM_OK;
 }

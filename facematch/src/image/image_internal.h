@@ -55,6 +55,14 @@ fm_status fmi_png_decode(fm_ctx *ctx, const uint8_t *data, size_t len, fm_pixfmt
 fm_status fmi_pnm_decode(fm_ctx *ctx, const uint8_t *data, size_t len, fm_pixfmt want, int header_only,
                          fm_image_info *info, fm_image **out);
 
+/* EXIF orientation: reads the Orientation tag (IFD0, 0x0112) from the TIFF data of a JPEG's APP1 Exif segment
+ * (tiff = the bytes after "Exif\0\0"). *orientation = 1..8, 1 when the tag is absent. Malformed structure or value
+ * -> FM_ERR_CORRUPT with a message (ctx may be NULL). Every read is bounded by n. */
+fm_status fmi_exif_orientation(fm_ctx *ctx, const uint8_t *tiff, size_t n, int *orientation);
+/* A new owned image: packed owned src turned upright for EXIF orientation 1..8 (2 mirror left-right, 3 rotate 180,
+ * 4 mirror top-bottom, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise). */
+fm_status fmi_orient(fm_ctx *ctx, const fm_image *src, int orientation, fm_image **out);
+
 /* ---- encoders: img is upright, packed, GRAY8/RGB24/RGBA (the dispatcher converts). Output goes to a growable
  * buffer owned by the caller of the encoder (free() it). ---- */
 typedef struct fmi_buf {
