@@ -8,7 +8,9 @@
  *   bench_liveness --stream [--pad-every N] [--models DIR]
  *       Reads frames from stdin, each "FRAME <t_seconds> <width> <height>\n" followed by width*height*3 RGB bytes,
  *       and prints one line per frame
- *         F <t> <faces> <ear> <p_closed> <yaw> <pitch> <roll> <pad|nan> <box_w>
+ *         F <t> <faces> <ear> <p_closed> <yaw> <pitch> <roll> <pad|nan> <box_w> <x36> <y36> <x39> <y39> <x42> <y42> <x45> <y45>
+ *       (the last 8: the eye corners, for aligning a clip with per-frame annotations that carry eye positions)
+ *       followed, on frames with a PAD score, by "P <model_live> <moire> <specular> <colour>" (the fused score's inputs)
  *       and a line per detected event
  *         E blink <t_start> <t_end> <duration>      E turn_left|turn_right|nod <t_start> <t_end> <peak_deg>
  *       using the largest face, lv_blink_* and lv_motion_* with default parameters.
@@ -162,6 +164,11 @@ static int stream(const char *models, int pad_every)
         fm_face_box faces[8];
         size_t nf = 0;
         double ear = NAN, pc = NAN, yaw = NAN, pitch = NAN, roll = NAN, pad = NAN, bw = 0;
+        double corners[8];
+        lv_pad_result padr;
+        int have_pad = 0;
+        for (int k = 0; k < 8; k++)
+            corners[k] = NAN;
         if (fm_detect(ctx, e, img, NULL, faces, 8, &nf) != FM_OK)
             die("detect");
         int bi = largest(faces, nf < 8 ? nf : 8);
@@ -170,6 +177,11 @@ static int stream(const char *models, int pad_every)
             bw = faces[bi].right - faces[bi].left + 1;
             if (fm_landmarks(ctx, e, img, &faces[bi], 68, pts) == FM_OK) {
                 ear = lv_ear_mean(pts);
+                static const int ci[4] = {36, 39, 42, 45};
+                for (int k = 0; k < 4; k++) {
+                    corners[2 * k] = pts[ci[k]].x;
+                    corners[2 * k + 1] = pts[ci[k]].y;
+                }
                 if (lv_eye_closed(ctx, m, &arena, img, pts, &pc) != FM_OK)
                     die("eye");
                 lv_pose p;
@@ -180,12 +192,17 @@ static int stream(const char *models, int pad_every)
                 }
             }
             if (pad_every > 0 && frame % pad_every == 0) {
-                lv_pad_result r;
-                if (lv_pad_score(ctx, m, &arena, img, &faces[bi], &r) == FM_OK)
-                    pad = r.fused;
+                if (lv_pad_score(ctx, m, &arena, img, &faces[bi], &padr) == FM_OK) {
+                    pad = padr.fused;
+                    have_pad = 1;
+                }
             }
         }
-        printf("F %.4f %zu %.4f %.4f %.2f %.2f %.2f %.4f %.0f\n", t, nf, ear, pc, yaw, pitch, roll, pad, bw);
+        printf("F %.4f %zu %.4f %.4f %.2f %.2f %.2f %.4f %.0f %.1f %.1f %.1f %.1f %.1f %.1f %.1f %.1f\n", t, nf, ear, pc,
+               yaw, pitch, roll, pad, bw, corners[0], corners[1], corners[2], corners[3], corners[4], corners[5],
+               corners[6], corners[7]);
+        if (have_pad)
+            printf("P %.6f %.6f %.6f %.6f\n", padr.model_live, padr.moire, padr.specular, padr.colour);
         lv_blink_event be;
         if (lv_blink_push(&bd, t, ear, pc, &be))
             printf("E blink %.4f %.4f %.4f\n", be.t_start, be.t_end, be.duration);
@@ -234,6 +251,18 @@ int main(int argc, char **argv)
             bp.p_closed = atof(argv[++i]);
         else if (!strcmp(argv[i], "--min-dur") && i + 1 < argc)
             bp.min_dur = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--short-ratio") && i + 1 < argc)
+            bp.short_ratio = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--p-rise") && i + 1 < argc)
+            bp.p_rise = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--baseline-q") && i + 1 < argc)
+            bp.baseline_q = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--max-dur") && i + 1 < argc)
+            bp.max_dur = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--neutral-max-yaw") && i + 1 < argc)
+            mop.neutral_max_yaw = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--nod-deg") && i + 1 < argc)
+            mop.nod_deg = atof(argv[++i]), mop.nod_return = 0.5 * mop.nod_deg;
         else if (!strcmp(argv[i], "--turn-deg") && i + 1 < argc)
             mop.turn_deg = atof(argv[++i]);
         else {

@@ -28,17 +28,17 @@ def test_zju_blinks_frontal_and_upward():
     clips = lv.zju_clips()
     if not clips:
         pytest.skip("zju-eyeblink absent")
-    rows = lv.eval_zju(clips)
-    frontal = [r for r in rows if r["view"] == "frontal"]
-    upward = [r for r in rows if r["view"] == "upward"]
-    pf, rf, *_ = lv.pr(frontal)
-    pu, ru, *_ = lv.pr(upward)
-    print("frontal P %.3f R %.3f, upward P %.3f R %.3f" % (pf, rf, pu, ru))
-    # measured 2026-11-23 (README): frontal P 0.978 R 0.807; upward P 0.846 R 0.825 (target R 0.9 at P 0.9 not met)
+    rows = lv.eval_zju(clips)  # annotation spans each clip (liveness_video.py doc: fitted on eye corners)
+    sets = {k: lv.pr([r for r in rows if r["kind"] == k]) for k in ("frontal_avi", "frontal_mp4", "upward")}
+    pf, rf, *_ = lv.pr([r for r in rows if r["view"] == "frontal"])
+    print("frontal P %.3f R %.3f" % (pf, rf), {k: (round(v[0], 3), round(v[1], 3)) for k, v in sets.items()})
+    # measured 2026-11-23 (README): frontal P 0.980 R 0.908 (99/109); AVI P 0.988 R 0.944; MP4 re-encodes
+    # P 0.938 R 0.750; upward P 0.950 R 0.950. The target (R >= 0.9 at P >= 0.9 on frontal clips):
     assert pf >= 0.90
-    assert rf >= 0.72
-    assert pu >= 0.75
-    assert ru >= 0.70
+    assert rf >= 0.90
+    assert sets["frontal_avi"][0] >= 0.93 and sets["frontal_avi"][1] >= 0.90
+    assert sets["frontal_mp4"][0] >= 0.80 and sets["frontal_mp4"][1] >= 0.65
+    assert sets["upward"][0] >= 0.85 and sets["upward"][1] >= 0.85
     # every clip has a face in (nearly) every frame: the detector and landmarks ran
     assert all(r["faces"] >= 0.95 * r["frames"] for r in rows)
 
@@ -52,10 +52,16 @@ def test_turn_clips():
         print(r)
     matched = sum(r["matched"] for r in res)
     expected = sum(r["expected"] for r in res)
+    extra = sum(r["unmatched_detections"] for r in res)
     wrong = sum(r["wrong_direction"] for r in res)
-    # measured (README): see the table; directions must never be swapped wholesale
-    assert matched >= 0.4 * expected  # measured 6 of 11
-    assert wrong <= 3  # measured 2 (real2.webm, whose annotation times are approximate)
+    # measured (README): 10 of 12 expected motions at the default 15 deg (real2 5/6, real.mov 3/3, OpenFace 2/3:
+    # its nod is missed), 3 detections not in clips.csv; directions must never be swapped wholesale
+    assert matched >= 9
+    assert extra <= 5
+    assert wrong <= 1
+    real2 = [r for r in res if r["clip"].endswith("real2.webm")]
+    if real2:  # the session relies on this one: turn_left at ~2.6-3.5 s
+        assert any(e[0] == "turn_left" and e[1] <= 4.0 and e[2] >= 2.1 for e in real2[0]["events"])
 
 
 def test_pad_eval_subset():

@@ -150,6 +150,31 @@ static void test_blink(void)
     CHECK(found == 0);
     /* timestamps that do not increase are ignored */
     CHECK(lv_blink_push(&d, 1.0, 0.3, NAN, NULL) == 0);
+    /* at 30 fps a blink can show as one deeply closed frame (the whole closing-opening event ~0.07-0.1 s) */
+    double s5[] = {0.99}, d5[] = {0.03}; /* exactly one frame (t = 1.0) inside */
+    CHECK(run_blinks(s5, d5, 1, 30, 3, 0, ev, 8) == 1);
+    /* ... but one frame only slightly below the close ratio (landmark jitter) is not */
+    lv_blink_init(&d, NULL);
+    found = 0;
+    int fi = 0;
+    for (double t = 0; t < 3; t += 1.0 / 30, fi++)
+        found += lv_blink_push(&d, t, fi == 45 ? 0.30 * 0.75 : 0.30, NAN, NULL);
+    CHECK(found == 0);
+    /* a closed span of 0.7 s is too long even though the eyes reopen */
+    double d6[] = {0.7};
+    CHECK(run_blinks(s1, d6, 1, 30, 3, 0, ev, 8) == 0);
+    /* eye model only (the EAR does not drop, e.g. glasses): its closed-probability rising well above its own
+     * open-eye level (0.45 here, not the nominal 0.5 threshold) counts as a closure; a model stuck "closed" does not */
+    lv_blink_init(&d, NULL);
+    found = 0;
+    for (double t = 0; t < 3; t += 1.0 / 30)
+        found += lv_blink_push(&d, t, 0.30, (t >= 1.5 && t < 1.7) ? 0.98 : 0.45, NULL);
+    CHECK(found == 1);
+    lv_blink_init(&d, NULL);
+    found = 0;
+    for (double t = 0; t < 3; t += 1.0 / 30)
+        found += lv_blink_push(&d, t, 0.30, (t >= 1.5 && t < 1.7) ? 1.0 : 0.99, NULL);
+    CHECK(found == 0);
 }
 
 static int run_motion(double (*yaw)(double), double (*pitch)(double), double fps, double total, lv_motion_event *evs,
@@ -170,6 +195,19 @@ static double zero(double t) { (void)t; return 0.5 * sin(t * 7); }
 static double smooth_left(double t) { return t < 1 ? 0 : t < 2 ? 30 * sin((t - 1) * M_PI) : 0; }
 static double smooth_right(double t) { return -smooth_left(t); }
 static double jump_left(double t) { return t >= 1.0 && t < 1.5 ? 30 : 0; }
+/* pose-fit flip: the head turns right to -30, the fit flips to +30 for a while, then back: no turn_left */
+static double flip(double t)
+{
+    if (t < 1)
+        return 0;
+    if (t < 2)
+        return -30 * sin((t - 1) * M_PI / 2);
+    if (t < 2.6)
+        return 30 + 3 * sin(t * 40);
+    return -30 + 30 * fmin(1, (t - 2.6) / 0.5);
+}
+/* the clip starts mid-turn (+25) and the head then settles frontal and sways: no turn from a far first frame */
+static double start_turned(double t) { return t < 0.5 ? 25 : t < 1.0 ? 25 - 50 * (t - 0.5) : 0.5 * sin(t * 7); }
 static double nod(double t) { return t < 1 ? 2 : t < 2 ? 2 + 18 * sin((t - 1) * M_PI) : 2; }
 
 static void test_motion(void)
@@ -189,6 +227,17 @@ static void test_motion(void)
     CHECK(n == 1 && ev[0].motion == LV_MOTION_NOD);
     /* small sway only */
     CHECK(run_motion(zero, zero, 30, 5, ev, 8) == 0);
+    /* a pose-fit flip to the other side is not a turn that way */
+    n = run_motion(flip, zero, 30, 4, ev, 8);
+    CHECK(n >= 1);
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(ev[i].motion != LV_MOTION_TURN_LEFT, "event %d: %s at %g", i, lv_motion_name(ev[i].motion),
+                  ev[i].t_end);
+    /* first frame mid-turn: the neutral estimate is bounded near frontal, so the return to frontal is seen as the
+     * end of a left turn at most, never as a right turn */
+    n = run_motion(start_turned, zero, 30, 3, ev, 8);
+    for (int i = 0; i < n; i++)
+        CHECK(ev[i].motion != LV_MOTION_TURN_RIGHT);
 }
 
 static void test_models_and_pad(void)

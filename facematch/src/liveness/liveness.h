@@ -12,9 +12,10 @@
  *     hand-made cues, fused into one "probability live" score (liveness_pad.c documents the fusion and where the
  *     threshold was calibrated).
  * Detectors (stateful, caller-owned plain structs, no allocation, one per face track):
- *   - blink: adaptive open-eye EAR baseline, closure below a fraction of the baseline, blink = closing then
- *     reopening with a closed duration of 0.1..0.5 s (configurable); gaps in the frame stream are tolerated
- *     (missing frames = NaN inputs are skipped; a gap longer than max_gap resets the state);
+ *   - blink: robust open-eye EAR baseline (a high quantile of the last 2 s), closure below a fraction of the
+ *     baseline or a rise of the eye model's closed-probability over its own open-eye level; blink = closing then
+ *     reopening, the whole event >= 0.1 s and the closed span <= 0.5 s (configurable); gaps in the frame stream are
+ *     tolerated (missing frames = NaN inputs are skipped; a gap longer than max_gap resets the state);
  *   - head motion: turn left / turn right / nod relative to a neutral pose, requiring passage through intermediate
  *     angles (monotone sweep sampled at >= 2 intermediate bands) and plausible angular speed.
  *
@@ -109,32 +110,48 @@ double lv_pad_default_threshold(void);
 typedef struct lv_blink_params {
     double close_ratio;    /* closed when EAR < close_ratio * baseline (default 0.8) */
     double open_ratio;     /* reopened when EAR > open_ratio * baseline (default 0.9) */
-    double p_closed;       /* eye model: closed when p > p_closed (default 0.5; ignored when the input is NaN or
-                              when the model's own open-eye baseline p_base exceeds 0.3) */
-    double min_dur, max_dur; /* accepted closed durations, seconds (default 0.1 / 0.5; min is measured generously:
-                                from the last open frame before to the first open frame after, minus one frame) */
-    double baseline_tau;   /* time constant of the open-eye baseline (default 2.0 s) */
-    double warmup;         /* seconds of open-eye frames before blinks are reported (default 0.15) */
+    double p_closed;       /* eye model: closed when p > max(p_closed, p_base + p_rise) (default 0.5) */
+    double p_rise;         /* ... i.e. a rise of at least this over the model's own open-eye level p_base (0.4) */
+    double p_max_base;     /* the model is ignored while its open-eye level p_base exceeds this (default 0.6: it
+                              reads "closed" on some faces/glasses all along) */
+    double min_dur;        /* shortest accepted event, closing-to-reopening: from the last open frame before to the
+                              first open frame after, plus one frame interval of slack (default 0.1 s: at 30 fps a
+                              single closed frame qualifies) */
+    double max_dur;        /* longest accepted closed span: first to last closed frame plus one frame interval,
+                              minus one frame of slack (default 0.5 s) */
+    double short_ratio;    /* a closed span shorter than min_dur (one or two frames) counts only when the EAR went
+                              below short_ratio * baseline (the eye model alone does not confirm it; default 0.65) */
+    double baseline_win;   /* seconds of history for the robust baselines (default 2.0) */
+    double baseline_q;     /* quantile of the EAR history taken as the open-eye baseline (default 0.75) */
+    double warmup;         /* seconds of history before blinks are reported (default 0.05) */
     double max_gap;        /* a gap longer than this between frames resets the closure in progress (default 0.25 s) */
 } lv_blink_params;
 
 typedef struct lv_blink_event {
     double t_start, t_end;  /* first closed frame, first reopened frame */
-    double duration;        /* seconds the eyes were seen closed */
+    double duration;        /* closed span (first to last closed frame + one frame interval), seconds */
     double min_ratio;       /* lowest EAR / baseline during the blink */
 } lv_blink_event;
 
+#define LV_BLINK_HIST 64
+
 typedef struct lv_blink_detector {
     lv_blink_params p;
-    double baseline;        /* open-eye EAR baseline (NaN until initialised) */
-    double base_time;       /* seconds of baseline accumulated */
+    double baseline;        /* open-eye EAR baseline: baseline_q quantile of the recent EAR (NaN until seen) */
+    double base_time;       /* seconds of history accumulated */
     double last_t;          /* last frame time (NaN = none) */
-    double last_open_t;
+    double last_open_t;     /* last frame the eyes were open */
+    double last_dt;         /* last frame interval */
     int closed;
-    double closed_since, min_ratio;
+    double closed_since, last_closed_t, open_before_t, min_ratio;
+    int model_seen;         /* the eye model read "closed" during the closure in progress */
     int blinks;             /* blinks reported so far */
-    double p_base;          /* eye model's mean closed-probability on frames the EAR calls open (NaN until seen):
-                               the model is trusted only while this stays low (it fails on some faces/glasses) */
+    double p_base;          /* eye model's median closed-probability on frames the EAR calls open (NaN until seen) */
+    /* ring buffers (no allocation): recent EAR values (with times) and eye-model values on EAR-open frames */
+    double ear_hist[LV_BLINK_HIST], ear_hist_t[LV_BLINK_HIST];
+    int ear_n, ear_pos;
+    double p_hist[LV_BLINK_HIST];
+    int p_n, p_pos;
 } lv_blink_detector;
 
 void lv_blink_params_init(lv_blink_params *p);
@@ -162,6 +179,9 @@ typedef struct lv_motion_params {
     int min_bands;         /* intermediate angle bands (of 3 between neutral and the target) that must be seen on
                               the way (default 1: at 30 fps a brisk 200 deg/s turn gives ~1-2 samples in between) */
     double neutral_tau;    /* time constant of the neutral-pose estimate while near frontal (default 1.5 s) */
+    double neutral_max_yaw; /* the neutral yaw estimate is kept within +-this of camera-frontal (yaw 0): a head held
+                              turned (or a first frame taken mid-turn) is not the neutral pose (default 8 deg;
+                              NaN = unbounded) */
     double max_gap;        /* longer frame gaps reset the sweep in progress (default 0.3 s) */
 } lv_motion_params;
 
@@ -182,6 +202,8 @@ typedef struct lv_motion_detector {
     unsigned bands[3];      /* bit i: band i of (0, target) visited */
     int reached[3];         /* nod: low point reached, waiting for the return */
     double reached_t[3];
+    int armed[3];           /* the axis was seen near neutral since its last sweep: only then may a sweep start (a
+                               sweep cannot begin from a far pose, e.g. after a reset by a pose-fit flip) */
     double hist[2][2];      /* previous two raw (yaw, pitch) samples: a median of 3 suppresses landmark jitter */
     int hist_n;
 } lv_motion_detector;

@@ -11,10 +11,14 @@ void lv_blink_params_init(lv_blink_params *p)
     p->close_ratio = 0.8;
     p->open_ratio = 0.9;
     p->p_closed = 0.5;
+    p->p_rise = 0.4;
+    p->p_max_base = 0.6;
     p->min_dur = 0.1;
     p->max_dur = 0.5;
-    p->baseline_tau = 2.0;
-    p->warmup = 0.15;
+    p->short_ratio = 0.65;
+    p->baseline_win = 2.0;
+    p->baseline_q = 0.75;
+    p->warmup = 0.05;
     p->max_gap = 0.25;
 }
 
@@ -29,8 +33,38 @@ void lv_blink_init(lv_blink_detector *d, const lv_blink_params *p)
     d->last_t = NAN;
     d->last_open_t = NAN;
     d->closed_since = NAN;
+    d->last_closed_t = NAN;
+    d->open_before_t = NAN;
     d->min_ratio = NAN;
     d->p_base = NAN;
+}
+
+/* q-quantile (0..1) of n values (n <= LV_BLINK_HIST), by sorting a copy */
+static double quantile(const double *v, int n, double q)
+{
+    double s[LV_BLINK_HIST];
+    if (n < 1)
+        return NAN;
+    if (n > LV_BLINK_HIST)
+        n = LV_BLINK_HIST;
+    memcpy(s, v, (size_t)n * sizeof *s);
+    for (int i = 1; i < n; i++) { /* insertion sort: n <= 64 */
+        double x = s[i];
+        int j = i - 1;
+        while (j >= 0 && s[j] > x) {
+            s[j + 1] = s[j];
+            j--;
+        }
+        s[j + 1] = x;
+    }
+    int k = (int)floor(q * (n - 1) + 0.5);
+    return s[k < 0 ? 0 : k >= n ? n - 1 : k];
+}
+
+static void end_closure(lv_blink_detector *d)
+{
+    d->closed = 0;
+    d->closed_since = d->last_closed_t = d->open_before_t = NAN;
 }
 
 int lv_blink_push(lv_blink_detector *d, double t, double ear, double p_closed, lv_blink_event *ev)
@@ -39,78 +73,90 @@ int lv_blink_push(lv_blink_detector *d, double t, double ear, double p_closed, l
         return 0;
     if (isfinite(d->last_t) && t <= d->last_t)
         return 0; /* not increasing: ignored */
-    double dt = isfinite(d->last_t) ? t - d->last_t : 0;
     if (!isfinite(ear) || ear <= 0) {
         /* missing frame: time passes; a closure in progress survives only short gaps */
-        if (d->closed && isfinite(d->closed_since) && t - d->last_t > d->p.max_gap) {
-            d->closed = 0;
-            d->closed_since = NAN;
-        }
+        if (d->closed && isfinite(d->last_t) && t - d->last_t > d->p.max_gap)
+            end_closure(d);
         return 0;
     }
-    if (dt > d->p.max_gap && d->closed) {
-        d->closed = 0;
-        d->closed_since = NAN;
-    }
+    double dt = isfinite(d->last_t) ? t - d->last_t : 0;
+    if (dt > d->p.max_gap && d->closed)
+        end_closure(d);
     d->last_t = t;
-    if (!isfinite(d->baseline)) {
-        d->baseline = ear;
-        d->base_time = 0;
+    if (dt > 0)
+        d->last_dt = fmin(dt, d->p.max_gap);
+    /* robust open-eye baseline: a high quantile of the last baseline_win seconds of EAR (blinks are a small
+     * fraction of frames, so they cannot drag it; it follows distance and pose changes within seconds) */
+    d->ear_hist[d->ear_pos] = ear;
+    d->ear_hist_t[d->ear_pos] = t;
+    d->ear_pos = (d->ear_pos + 1) % LV_BLINK_HIST;
+    if (d->ear_n < LV_BLINK_HIST)
+        d->ear_n++;
+    double recent[LV_BLINK_HIST];
+    int nr = 0;
+    for (int i = 0; i < d->ear_n; i++)
+        if (t - d->ear_hist_t[i] <= d->p.baseline_win)
+            recent[nr++] = d->ear_hist[i];
+    d->baseline = quantile(recent, nr, d->p.baseline_q);
+    d->base_time += dt > 0 ? fmin(dt, d->p.max_gap) : 0;
+    if (nr < 3 || d->base_time < d->p.warmup) {
         d->last_open_t = t;
         return 0;
     }
     double ratio = ear / d->baseline;
-    /* the eye model counts only while it agrees with the EAR on open eyes (p_base low) */
-    int model_ok = isfinite(p_closed) && isfinite(d->p_base) && d->p_base < 0.3;
-    int model_closed = model_ok && p_closed > d->p.p_closed;
+    /* the eye model counts only while its own open-eye level is low enough to see a rise */
+    int model_ok = isfinite(p_closed) && isfinite(d->p_base) && d->p_base <= d->p.p_max_base;
+    double pthr = isfinite(d->p_base) ? fmax(d->p.p_closed, d->p_base + d->p.p_rise) : 1.0;
+    int model_closed = model_ok && p_closed > pthr;
     if (isfinite(p_closed) && ratio > d->p.open_ratio && !d->closed) {
-        double a = dt > 0 ? 1 - exp(-dt / d->p.baseline_tau) : 0.05;
-        d->p_base = isfinite(d->p_base) ? d->p_base + fmax(a, 0.1) * (p_closed - d->p_base) : p_closed;
+        d->p_hist[d->p_pos] = p_closed;
+        d->p_pos = (d->p_pos + 1) % LV_BLINK_HIST;
+        if (d->p_n < LV_BLINK_HIST)
+            d->p_n++;
+        d->p_base = quantile(d->p_hist, d->p_n, 0.5);
     }
-    int is_closed = ratio < d->p.close_ratio || (model_closed && ratio < d->p.open_ratio);
+    int is_closed = ratio < d->p.close_ratio || model_closed;
     int is_open = ratio > d->p.open_ratio && !model_closed;
     int fired = 0;
+    double fr = d->last_dt > 0 ? d->last_dt : dt;
     if (!d->closed) {
-        if (is_closed && d->base_time >= d->p.warmup) {
+        if (is_closed) {
             d->closed = 1;
-            d->closed_since = t;
+            d->closed_since = d->last_closed_t = t;
+            d->open_before_t = isfinite(d->last_open_t) ? d->last_open_t : t - fr;
             d->min_ratio = ratio;
+            d->model_seen = model_closed;
         }
     } else {
+        d->model_seen |= model_closed;
         if (ratio < d->min_ratio)
             d->min_ratio = ratio;
+        if (is_closed)
+            d->last_closed_t = t;
         if (is_open) {
-            double dur = t - d->closed_since;
-            /* frame quantisation: the closed interval is only known to within one frame interval each side */
-            double slack = fmin(dt, 0.1);
-            if (dur + slack >= d->p.min_dur && dur - slack <= d->p.max_dur) {
+            /* frame quantisation: each edge is only known to within one frame interval */
+            double slack = fmin(fr, 0.1); /* (+1 ms below: timestamps are often millisecond-rounded) */
+            double event = t - d->open_before_t;                  /* closing + closed + reopening */
+            double span = d->last_closed_t - d->closed_since + fr; /* closed frames */
+            int deep = span >= d->p.min_dur || d->min_ratio < d->p.short_ratio;
+            if (deep && event + slack + 1e-3 >= d->p.min_dur && span - slack <= d->p.max_dur + 1e-3) {
                 if (ev) {
                     ev->t_start = d->closed_since;
                     ev->t_end = t;
-                    ev->duration = dur;
+                    ev->duration = span;
                     ev->min_ratio = d->min_ratio;
                 }
                 d->blinks++;
                 fired = 1;
             }
-            d->closed = 0;
-            d->closed_since = NAN;
+            end_closure(d);
         } else if (t - d->closed_since > d->p.max_dur + 1.0) {
-            /* a long closure is not a blink; forget it (the baseline is left alone) */
-            d->closed = 0;
-            d->closed_since = NAN;
-            d->base_time = 0; /* require a fresh open period */
+            /* a long closure is not a blink; forget it */
+            end_closure(d);
         }
     }
-    /* adaptive open-eye baseline: follows open frames only (a slow EMA; a few closed frames cannot drag it) */
-    if (!d->closed && ratio > d->p.close_ratio && !model_closed) {
-        double a = dt > 0 ? 1 - exp(-dt / d->p.baseline_tau) : 0.05;
-        if (d->base_time < d->p.warmup)
-            a = fmax(a, 0.3); /* settle quickly at the start */
-        d->baseline += a * (ear - d->baseline);
-        d->base_time += dt > 0 ? fmin(dt, d->p.max_gap) : 0;
+    if (!d->closed && is_open)
         d->last_open_t = t;
-    }
     return fired;
 }
 
@@ -126,6 +172,7 @@ void lv_motion_params_init(lv_motion_params *p)
     p->max_speed = 600;
     p->min_bands = 1;
     p->neutral_tau = 1.5;
+    p->neutral_max_yaw = 8;
     p->max_gap = 0.3;
 }
 
@@ -202,13 +249,15 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
     /* implausible jump between consecutive (filtered) samples: a cut or a swapped face, not a head motion */
     if (dt > 0 && dt <= d->p.max_gap && isfinite(d->last_yaw) &&
         (fabs(yaw - d->last_yaw) / dt > d->p.max_speed || fabs(pitch - d->last_pitch) / dt > d->p.max_speed))
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 3; k++) {
             reset_axis(d, k);
+            d->armed[k] = 0; /* after a jump, a sweep starts again only from near neutral */
+        }
     d->last_t = t;
     d->last_yaw = yaw;
     d->last_pitch = pitch;
     if (!isfinite(d->yaw0)) {
-        d->yaw0 = yaw;
+        d->yaw0 = isfinite(d->p.neutral_max_yaw) ? fmax(-d->p.neutral_max_yaw, fmin(d->p.neutral_max_yaw, yaw)) : yaw;
         d->pitch0 = pitch;
         return 0;
     }
@@ -220,10 +269,13 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
     for (int k = 0; k < 3 && !fired; k++) {
         if (d->active[k] == 2)
             continue; /* parked after an event until the head is back near neutral */
+        if (!d->active[k] && v[k] < start_frac * target[k])
+            d->armed[k] = 1;
         if (!d->active[k]) {
             /* a sweep starts once the head has left neutral, below the target (a jump straight to the target
-             * has no intermediate samples and fails the band test anyway) */
-            if (v[k] > 0.5 * start_frac * target[k] && v[k] < target[k]) {
+             * has no intermediate samples and fails the band test anyway), and only from near neutral */
+            if (d->armed[k] && v[k] > 0.5 * start_frac * target[k] && v[k] < target[k]) {
+                d->armed[k] = 0;
                 d->active[k] = 1;
                 d->start_t[k] = t;
                 d->peak[k] = v[k];
@@ -291,6 +343,8 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
         double a = dt > 0 ? 1 - exp(-dt / d->p.neutral_tau) : 0;
         d->yaw0 += a * dy;
         d->pitch0 += a * dp;
+        if (isfinite(d->p.neutral_max_yaw))
+            d->yaw0 = fmax(-d->p.neutral_max_yaw, fmin(d->p.neutral_max_yaw, d->yaw0));
         d->neutral_time += dt;
     }
     return fired;
