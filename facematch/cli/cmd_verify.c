@@ -16,7 +16,7 @@ static void usage(void)
            "                        [--key KEY.pem] [--aud ID] [--out VERDICT.jws] [--json] [--realtime]\n"
            "                        [--fps N] [--challenge ACTION,...] [--models DIR] [--no-verify] [--quiet]\n"
            "                        [--start S] [--duration D] [--observe] [--trace] [--turn-degrees D]\n"
-           "                        [--max-pose-degrees D]\n"
+           "                        [--max-pose-degrees D] [--pixfmt bgr|bgra|nv21|nv12|i420] [--rotation R]\n"
            "Runs a live session: the challenge derived from the service nonce (HMAC-SHA256, see README \"session\")\n"
            "is printed as it goes (stderr), then the result JSON (stdout):\n"
            "  {\"decision\":...,\"reasons\":[...],\"match\":{\"distance\":...,\"threshold\":...},\"liveness\":{...},\n"
@@ -38,10 +38,108 @@ static void usage(void)
            "                    every detected blink/turn/nod in \"events\" (the JSON always has \"events\")\n"
            "  --turn-degrees D  policy: yaw change a turn must reach (default: the liveness module's, README)\n"
            "  --max-pose-degrees D  policy: |yaw| (and |pitch| / 1.5) allowed for settling and matching (default 15)\n"
+           "  --pixfmt F, --rotation R  testing: hand each frame to the session as a camera buffer of format F that\n"
+           "                    needs R degrees (0/90/180/270, clockwise) to be upright, through fm_image_wrap\n"
            "  --trace           one line per frame on stderr: t, faces, instruction, yaw, pitch, EAR, PAD, grey, sharpness\n"
            "  --json            compact JSON only on stdout (no summary line)\n"
            "Exit 0 match, 1 no_match/spoof_suspected/inconclusive, 2 usage, 3 input, 4 models.\n");
 }
+
+#ifdef FM_HAVE_CAPTURE
+/* Camera-native input for tests and demos: each captured BGR frame is turned into the buffer a phone camera would
+ * deliver (the upright frame rotated back by `rotation`, in fmt) and handed to the session through fm_image_wrap.
+ * YUV uses BT.601 full range (what the image module decodes), chroma = mean of each 2x2 block. */
+typedef struct cam_buf {
+    uint8_t *mem;
+    size_t cap;
+    int w, h; /* sensor (buffer) size */
+} cam_buf;
+
+static int cam_frame(cam_buf *cb, fm_pixfmt fmt, int rotation, const uint8_t *bgr, int W, int H, int stride,
+                     const uint8_t *planes[3], int strides[3], int *bw, int *bh)
+{
+    if (fmt != FM_PIX_BGRA) { /* 4:2:0: even upright size (the last row/column of an odd frame is dropped) */
+        W &= ~1;
+        H &= ~1;
+    }
+    int w = (rotation == 90 || rotation == 270) ? H : W, h = (rotation == 90 || rotation == 270) ? W : H;
+    size_t need = fmt == FM_PIX_BGRA ? (size_t)w * h * 4 : (size_t)w * h * 3 / 2;
+    if (need > cb->cap) {
+        uint8_t *m = (uint8_t *)realloc(cb->mem, need);
+        if (!m)
+            return -1;
+        cb->mem = m;
+        cb->cap = need;
+    }
+    cb->w = w;
+    cb->h = h;
+    uint8_t *Y = cb->mem, *C = cb->mem + (size_t)w * h;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            /* buffer pixel (x, y) shows upright pixel (ux, uy) once rotated clockwise by `rotation` */
+            int ux, uy;
+            switch (rotation) {
+            case 90: ux = h - 1 - y, uy = x; break;
+            case 180: ux = w - 1 - x, uy = h - 1 - y; break;
+            case 270: ux = y, uy = w - 1 - x; break;
+            default: ux = x, uy = y; break;
+            }
+            const uint8_t *q = bgr + (size_t)uy * stride + 3 * ux;
+            if (fmt == FM_PIX_BGRA) {
+                uint8_t *o = cb->mem + ((size_t)y * w + x) * 4;
+                o[0] = q[0], o[1] = q[1], o[2] = q[2], o[3] = 255;
+            } else {
+                double v = 0.299 * q[2] + 0.587 * q[1] + 0.114 * q[0];
+                Y[(size_t)y * w + x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5);
+            }
+        }
+    if (fmt == FM_PIX_BGRA) {
+        planes[0] = cb->mem;
+        strides[0] = 4 * w;
+    } else {
+        /* chroma from the RGB of the 2x2 block (through the same rotation) */
+        int cw = w / 2, ch = h / 2;
+        uint8_t *U = C, *V = C + (size_t)cw * ch;
+        for (int y = 0; y < ch; y++)
+            for (int x = 0; x < cw; x++) {
+                double su = 0, sv = 0;
+                for (int k = 0; k < 4; k++) {
+                    int bx = 2 * x + (k & 1), by = 2 * y + (k >> 1), ux, uy;
+                    switch (rotation) {
+                    case 90: ux = h - 1 - by, uy = bx; break;
+                    case 180: ux = w - 1 - bx, uy = h - 1 - by; break;
+                    case 270: ux = by, uy = w - 1 - bx; break;
+                    default: ux = bx, uy = by; break;
+                    }
+                    const uint8_t *q = bgr + (size_t)uy * stride + 3 * ux;
+                    double r = q[2], g = q[1], b = q[0];
+                    su += -0.168736 * r - 0.331264 * g + 0.5 * b + 128;
+                    sv += 0.5 * r - 0.418688 * g - 0.081312 * b + 128;
+                }
+                su /= 4, sv /= 4;
+                uint8_t u8 = (uint8_t)(su < 0 ? 0 : su > 255 ? 255 : su + 0.5);
+                uint8_t v8 = (uint8_t)(sv < 0 ? 0 : sv > 255 ? 255 : sv + 0.5);
+                if (fmt == FM_PIX_I420) {
+                    U[(size_t)y * cw + x] = u8;
+                    V[(size_t)y * cw + x] = v8;
+                } else {
+                    uint8_t *o = C + (size_t)y * w + 2 * x;
+                    o[0] = fmt == FM_PIX_NV21 ? v8 : u8;
+                    o[1] = fmt == FM_PIX_NV21 ? u8 : v8;
+                }
+            }
+        planes[0] = Y;
+        strides[0] = w;
+        planes[1] = C;
+        strides[1] = fmt == FM_PIX_I420 ? cw : w;
+        planes[2] = fmt == FM_PIX_I420 ? C + (size_t)cw * ch : NULL;
+        strides[2] = fmt == FM_PIX_I420 ? cw : 0;
+    }
+    *bw = w;
+    *bh = h;
+    return 0;
+}
+#endif
 
 static int parse_hex(const char *h, uint8_t *out, size_t cap, size_t *len)
 {
@@ -171,6 +269,9 @@ int cmd_verify(int argc, char **argv)
                *aud = "facematch-cli", *outfile = NULL, *challenge = NULL;
     int json = 0, realtime = 0, verify = 1, quiet = 0, observe = 0, trace = 0;
     double fps = 30, start = 0, duration = 0, turn_deg = NAN, max_pose = NAN;
+    fm_pixfmt cam_fmt = FM_PIX_BGR24;
+    int rotation = 0;
+    cam_buf cb = {NULL, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
@@ -218,6 +319,22 @@ int cmd_verify(int argc, char **argv)
             max_pose = strtod(argv[++i], &end);
             if (*end || !(max_pose > 0 && max_pose <= 90))
                 return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--max-pose-degrees: expected (0, 90]");
+        } else if (strcmp(a, "--pixfmt") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            cam_fmt = !strcmp(v, "bgr")    ? FM_PIX_BGR24
+                      : !strcmp(v, "bgra") ? FM_PIX_BGRA
+                      : !strcmp(v, "nv21") ? FM_PIX_NV21
+                      : !strcmp(v, "nv12") ? FM_PIX_NV12
+                      : !strcmp(v, "i420") ? FM_PIX_I420
+                                           : FM_PIX_NONE;
+            if (cam_fmt == FM_PIX_NONE)
+                return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--pixfmt: bgr, bgra, nv21, nv12 or i420");
+        } else if (strcmp(a, "--rotation") == 0 && i + 1 < argc) {
+            char *end;
+            long r = strtol(argv[++i], &end, 10);
+            if (*end || (r != 0 && r != 90 && r != 180 && r != 270))
+                return cli_error("verify", FM_ERR_INVALID_ARGUMENT, "--rotation: 0, 90, 180 or 270");
+            rotation = (int)r;
         } else if (strcmp(a, "--observe") == 0)
             observe = 1;
         else if (strcmp(a, "--trace") == 0)
@@ -271,6 +388,9 @@ int cmd_verify(int argc, char **argv)
     (void)realtime;
     (void)fps;
     (void)trace;
+    (void)cam_fmt;
+    (void)rotation;
+    (void)cb;
     (void)models;
     (void)verify;
     (void)json;
@@ -359,9 +479,17 @@ int cmd_verify(int argc, char **argv)
         if (n == 0)
             break;
         fm_image *img = NULL;
-        const uint8_t *planes[1] = {f.bgr};
-        int strides[1] = {f.stride};
-        st = fm_image_wrap(ctx, FM_PIX_BGR24, f.width, f.height, planes, strides, 0, &img);
+        const uint8_t *planes[3] = {f.bgr, NULL, NULL};
+        int strides[3] = {f.stride, 0, 0};
+        int bw = f.width, bh = f.height;
+        if ((cam_fmt != FM_PIX_BGR24 || rotation) &&
+            cam_frame(&cb, cam_fmt == FM_PIX_BGR24 ? FM_PIX_BGRA : cam_fmt, rotation, f.bgr, f.width, f.height,
+                      f.stride, planes, strides, &bw, &bh) != 0) {
+            rc = cli_error("verify", FM_ERR_NO_MEMORY, "out of memory");
+            goto done;
+        }
+        st = fm_image_wrap(ctx, cam_fmt == FM_PIX_BGR24 && rotation ? FM_PIX_BGRA : cam_fmt, bw, bh, planes, strides,
+                           rotation, &img);
         if (st != FM_OK) {
             rc = cli_error("verify", st, "frame %ld: %s", f.index, fm_ctx_errmsg(ctx));
             goto done;
@@ -430,6 +558,7 @@ int cmd_verify(int argc, char **argv)
     print_result(&res, token && !outfile ? token : NULL, !json && !quiet);
     rc = res.decision == FM_VERDICT_MATCH ? FM_EXIT_OK : FM_EXIT_FAIL;
 done:
+    free(cb.mem);
     free(token);
     fmcap_close(cap);
     fm_session_destroy(sess);

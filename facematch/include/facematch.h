@@ -1067,16 +1067,29 @@ typedef struct fm_session_policy {
     /* quality gates for frames used for matching */
     double min_face_px;           /* face box width; default 80 */
     double min_sharpness;         /* variance of the Laplacian of the 112-px grey face crop; default 20 */
-    double min_brightness, max_brightness; /* mean grey of the face crop; defaults 50 and 215 */
-    double max_pose_degrees;      /* |yaw| below this, |pitch| below 1.5x this; default 15 */
+    double min_brightness, max_brightness; /* mean grey of the face crop; defaults 30 and 215 (README "session") */
+    double max_pose_degrees;      /* |yaw| below this for settling and matching frames; default 15 */
+    double max_pitch_degrees;     /* |pitch| below this; default 35 (the fitted pitch carries the camera's elevation
+                                     and the generic 3D model's bias: frontal faces read -9..-28 on the clips) */
     int mirrored;                 /* 1: frames are mirrored (selfie preview), swaps left and right; default 0 */
     /* TESTING ONLY: a fixed challenge instead of the nonce-derived one. Recorded in the result (challenge_fixed
        = 1 and the reason "challenge_fixed_for_testing"); a verifier must reject such verdicts in production. */
     int test_n_steps;             /* 0 (default) = derive from the nonce */
+    /* liveness models (fr_liveness.onnx, fr_eye.onnx): the engine does not load them, the session does. Give the
+       same directory / bytes as the engine's fm_engine_config. Only read during fm_session_create. */
+    const char *models_dir;       /* NULL (default) = fm_models_default_dir() */
+    const void *liveness_model;   /* optional fr_liveness.onnx bytes (override models_dir) */
+    size_t liveness_model_len;
+    const void *eye_model;        /* optional fr_eye.onnx bytes */
+    size_t eye_model_len;
+    int verify_models;            /* 1 (default): manifest SHA-256 check of the liveness models (FM_ERR_MODEL_HASH) */
     int test_actions[FM_CHALLENGE_MAX_STEPS];
 } fm_session_policy;
 
 /** Fills the safe defaults listed above. */
+    int observe;                  /* 1: OBSERVE ONLY (demos, audits, tuning): no challenge is asked, the session never
+                                     ends by itself (no DONE, no timeout) and every frame feeds the event detectors
+                                     (result.events); the decision is never match (reason "observe_only") */
 FM_API void fm_session_policy_init(fm_session_policy *p);
 
 typedef struct fm_session fm_session;
@@ -1087,21 +1100,10 @@ typedef struct fm_session fm_session;
  * The engine must hold FM_MODEL_DLIB_RESNET, FM_MODEL_DLIB_SP5, FM_MODEL_DLIB_SP68, FM_MODEL_FP_DETECT and the
  * liveness models (see README "session"; FM_ERR_MODEL_MISSING names the missing one). nonce: 8..64 bytes.
  * policy NULL = defaults. The engine must outlive the session; ctx receives the errors of every session call.
-    /* liveness models (fr_liveness.onnx, fr_eye.onnx): the engine does not load them, the session does. Give the
-       same directory / bytes as the engine's fm_engine_config. Only read during fm_session_create. */
-    const char *models_dir;       /* NULL (default) = fm_models_default_dir() */
-    const void *liveness_model;   /* optional fr_liveness.onnx bytes (override models_dir) */
-    size_t liveness_model_len;
-    const void *eye_model;        /* optional fr_eye.onnx bytes */
-    size_t eye_model_len;
-    int verify_models;            /* 1 (default): manifest SHA-256 check of the liveness models (FM_ERR_MODEL_HASH) */
  */
 FM_API fm_status fm_session_create(fm_ctx *ctx, const fm_engine *engine, const fm_image *portrait,
                                    const uint8_t *nonce, size_t nonce_len, const fm_session_policy *policy,
                                    fm_session **out);
-    int observe;                  /* 1: OBSERVE ONLY (demos, audits, tuning): no challenge is asked, the session never
-                                     ends by itself (no DONE, no timeout) and every frame feeds the event detectors
-                                     (result.events); the decision is never match (reason "observe_only") */
 /** As fm_session_create with a precomputed reference descriptor (128 floats from fm_embed_face, FM_EMBED_DLIB). */
 FM_API fm_status fm_session_create_with_reference(fm_ctx *ctx, const fm_engine *engine, const float *reference,
                                                   size_t dim, const uint8_t *nonce, size_t nonce_len,
@@ -1156,6 +1158,11 @@ typedef struct fm_session_feedback {
 } fm_session_feedback;
 
 /**
+    /* this frame's signals (NaN when not measured): for UIs and traces, not needed to drive the session */
+    double yaw, pitch;             /* degrees, conventions of README "Liveness signals" */
+    double ear;                    /* mean eye aspect ratio */
+    double pad;                    /* passive score (probability live), on the frames it was computed */
+    double brightness, sharpness;  /* face-crop mean grey and variance of the Laplacian (the quality gates) */
  * Processes one frame (any fm_image: wrapped NV21/NV12/I420/BGRA camera buffers with rotation work directly).
  * timestamp_us: monotonic capture time in microseconds; it must strictly increase — otherwise FM_ERR_INVALID_ARGUMENT
  * and the session is FAILED for good (reason "timestamps_not_monotonic"). Frames after DONE/FAILED are refused with
@@ -1170,11 +1177,6 @@ FM_API void fm_session_challenge(const fm_session *s, fm_challenge *out);
 #define FM_SESSION_MAX_REASONS 16
 #define FM_SESSION_MAX_CHECKS 12
 #define FM_SESSION_MAX_FRAMES 8
-    /* this frame's signals (NaN when not measured): for UIs and traces, not needed to drive the session */
-    double yaw, pitch;             /* degrees, conventions of README "Liveness signals" */
-    double ear;                    /* mean eye aspect ratio */
-    double pad;                    /* passive score (probability live), on the frames it was computed */
-    double brightness, sharpness;  /* face-crop mean grey and variance of the Laplacian (the quality gates) */
 
 typedef struct fm_session_check {
     char name[32];       /* "challenge", "passive", "one_face", "identity", "motion", "timestamps", "frame_rate",
@@ -1198,6 +1200,16 @@ typedef struct fm_session_step {
 typedef struct fm_session_frame {
     double t, quality, face_px, sharpness, brightness, yaw, pitch;
     double distance;     /* to the reference */
+/** An action the event detectors saw, whether or not the challenge asked for it (demos, audits). */
+typedef struct fm_session_event {
+    int action;          /* fm_challenge_action: blink, turn_left, turn_right (the holder's own) or nod */
+    double t_start;      /* seconds since the first frame: eyes closing / head leaving the neutral pose */
+    double t_end;        /* eyes reopened / target angle reached (nod: back near neutral) */
+    double value;        /* blink: closure duration (s); turns, nod: peak angle from neutral (deg) */
+} fm_session_event;
+
+#define FM_SESSION_MAX_EVENTS 32
+
 } fm_session_frame;
 
 typedef struct fm_session_result {
@@ -1212,16 +1224,6 @@ typedef struct fm_session_result {
     fm_session_step steps[FM_CHALLENGE_MAX_STEPS];
     int n_steps;
     int challenge_fixed;                     /* 1: policy test_actions were used (testing only) */
-/** An action the event detectors saw, whether or not the challenge asked for it (demos, audits). */
-typedef struct fm_session_event {
-    int action;          /* fm_challenge_action: blink, turn_left, turn_right (the holder's own) or nod */
-    double t_start;      /* seconds since the first frame: eyes closing / head leaving the neutral pose */
-    double t_end;        /* eyes reopened / target angle reached (nod: back near neutral) */
-    double value;        /* blink: closure duration (s); turns, nod: peak angle from neutral (deg) */
-} fm_session_event;
-
-#define FM_SESSION_MAX_EVENTS 32
-
     fm_session_frame frames[FM_SESSION_MAX_FRAMES]; /* the frames used for the match, best first */
     int n_frames;
     int frames_total, frames_with_face, frames_multi_face;
@@ -1230,6 +1232,9 @@ typedef struct fm_session_event {
 } fm_session_result;
 
 /** Ends the session (any state) and fills *out. May be called once; later calls give FM_ERR_STATE. */
+    fm_session_event events[FM_SESSION_MAX_EVENTS]; /* every detected blink/turn/nod in time order (the first
+                                                       FM_SESSION_MAX_EVENTS; n_events_total counts all) */
+    int n_events, n_events_total;
 FM_API fm_status fm_session_finish(fm_session *s, fm_session_result *out);
 
 /**
@@ -1244,9 +1249,6 @@ FM_API fm_status fm_session_verdict_input(fm_ctx *ctx, const fm_session_result *
                                           const char *nonce_hex, const uint8_t portrait_sha256[32],
                                           int portrait_auth /* fm_portrait_auth */, const uint8_t *card_cert_der,
                                           size_t card_cert_len, struct fm_verdict_input *in);
-    fm_session_event events[FM_SESSION_MAX_EVENTS]; /* every detected blink/turn/nod in time order (the first
-                                                       FM_SESSION_MAX_EVENTS; n_events_total counts all) */
-    int n_events, n_events_total;
 
 /* ---- liveness signals: passive anti-spoof on one image (what `facematch pad-eval` measures) ---------------- */
 
