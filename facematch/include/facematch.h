@@ -1072,9 +1072,6 @@ typedef struct fm_session_policy {
     double max_pitch_degrees;     /* |pitch| below this; default 35 (the fitted pitch carries the camera's elevation
                                      and the generic 3D model's bias: frontal faces read -9..-28 on the clips) */
     int mirrored;                 /* 1: frames are mirrored (selfie preview), swaps left and right; default 0 */
-    /* TESTING ONLY: a fixed challenge instead of the nonce-derived one. Recorded in the result (challenge_fixed
-       = 1 and the reason "challenge_fixed_for_testing"); a verifier must reject such verdicts in production. */
-    int test_n_steps;             /* 0 (default) = derive from the nonce */
     /* liveness models (fr_liveness.onnx, fr_eye.onnx): the engine does not load them, the session does. Give the
        same directory / bytes as the engine's fm_engine_config. Only read during fm_session_create. */
     const char *models_dir;       /* NULL (default) = fm_models_default_dir() */
@@ -1083,13 +1080,16 @@ typedef struct fm_session_policy {
     const void *eye_model;        /* optional fr_eye.onnx bytes */
     size_t eye_model_len;
     int verify_models;            /* 1 (default): manifest SHA-256 check of the liveness models (FM_ERR_MODEL_HASH) */
+    /* TESTING ONLY: a fixed challenge instead of the nonce-derived one. Recorded in the result (challenge_fixed
+       = 1 and the reason "challenge_fixed_for_testing"); a verifier must reject such verdicts in production. */
+    int test_n_steps;             /* 0 (default) = derive from the nonce */
     int test_actions[FM_CHALLENGE_MAX_STEPS];
-} fm_session_policy;
-
-/** Fills the safe defaults listed above. */
     int observe;                  /* 1: OBSERVE ONLY (demos, audits, tuning): no challenge is asked, the session never
                                      ends by itself (no DONE, no timeout) and every frame feeds the event detectors
                                      (result.events); the decision is never match (reason "observe_only") */
+} fm_session_policy;
+
+/** Fills the safe defaults listed above. */
 FM_API void fm_session_policy_init(fm_session_policy *p);
 
 typedef struct fm_session fm_session;
@@ -1155,14 +1155,14 @@ typedef struct fm_session_feedback {
     int faces;                     /* faces detected in this frame */
     double quality;                /* this frame's quality 0..1 (0 without a usable face) */
     fm_face_box box;               /* the tracked face (all 0 when none) */
-} fm_session_feedback;
-
-/**
     /* this frame's signals (NaN when not measured): for UIs and traces, not needed to drive the session */
     double yaw, pitch;             /* degrees, conventions of README "Liveness signals" */
     double ear;                    /* mean eye aspect ratio */
     double pad;                    /* passive score (probability live), on the frames it was computed */
     double brightness, sharpness;  /* face-crop mean grey and variance of the Laplacian (the quality gates) */
+} fm_session_feedback;
+
+/**
  * Processes one frame (any fm_image: wrapped NV21/NV12/I420/BGRA camera buffers with rotation work directly).
  * timestamp_us: monotonic capture time in microseconds; it must strictly increase — otherwise FM_ERR_INVALID_ARGUMENT
  * and the session is FAILED for good (reason "timestamps_not_monotonic"). Frames after DONE/FAILED are refused with
@@ -1197,9 +1197,6 @@ typedef struct fm_session_step {
     double evidence;     /* blink: closure duration (s); turns: peak yaw (deg); nod: pitch excursion (deg) */
 } fm_session_step;
 
-typedef struct fm_session_frame {
-    double t, quality, face_px, sharpness, brightness, yaw, pitch;
-    double distance;     /* to the reference */
 /** An action the event detectors saw, whether or not the challenge asked for it (demos, audits). */
 typedef struct fm_session_event {
     int action;          /* fm_challenge_action: blink, turn_left, turn_right (the holder's own) or nod */
@@ -1210,6 +1207,9 @@ typedef struct fm_session_event {
 
 #define FM_SESSION_MAX_EVENTS 32
 
+typedef struct fm_session_frame {
+    double t, quality, face_px, sharpness, brightness, yaw, pitch;
+    double distance;     /* to the reference */
 } fm_session_frame;
 
 typedef struct fm_session_result {
@@ -1229,12 +1229,12 @@ typedef struct fm_session_result {
     int frames_total, frames_with_face, frames_multi_face;
     double duration;                         /* seconds between first and last frame */
     double pad_score;                        /* median passive score over scored frames (NaN if none) */
-} fm_session_result;
-
-/** Ends the session (any state) and fills *out. May be called once; later calls give FM_ERR_STATE. */
     fm_session_event events[FM_SESSION_MAX_EVENTS]; /* every detected blink/turn/nod in time order (the first
                                                        FM_SESSION_MAX_EVENTS; n_events_total counts all) */
     int n_events, n_events_total;
+} fm_session_result;
+
+/** Ends the session (any state) and fills *out. May be called once; later calls give FM_ERR_STATE. */
 FM_API fm_status fm_session_finish(fm_session *s, fm_session_result *out);
 
 /**
