@@ -1,13 +1,18 @@
 /* bench_nn — speed of our ONNX runtime per model on one thread, next to OpenCV 4.6 DNN measured in the same run
  * (tests/oracle_cv/oracle_cv bench, a separate process), plus the whole UltraFace / BlazeFace detection on a 640x480
- * frame (resize + network + decoding + NMS) and the peak RSS with all six models loaded.
+ * frame (resize + network + decoding + NMS) and the peak RSS with all six models loaded; and the dlib ResNet
+ * descriptor of a 150x150 chip (fm_resnet_embed, one thread) next to dlib 19.24 itself (bench/dlib_face_peer, a
+ * separate process), alternating ours / dlib for --rounds rounds so that both see the same machine load.
  *
- *   bench_nn [--iterations N] [--threads N] [--oracle PATH] [--json]   (--threads: ours only; default 1)
+ *   bench_nn [--iterations N] [--threads N] [--oracle PATH] [--peer PATH] [--chip IMG] [--rounds R] [--json]
+ *   (--threads: ours only; default 1)
  *
  * One core: the process re-executes itself with OPENBLAS_NUM_THREADS=1 unless that is already set, so a threaded
  * OpenBLAS does not add threads; our own FM_PARAM_THREADS-style splitting is set to 1; OpenCV runs with
  * cv::setNumThreads(1). Median (and minimum) of N runs after 3 warm-up runs; the OpenCV column is its median. */
 #include "face/onnx_models.h"
+#include "face/resnet.h"
+#include "internal.h"
 #include "nn/onnx.h"
 
 #include <stdio.h>
@@ -68,8 +73,8 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
         /* if re-exec fails, go on (numbers may then include OpenBLAS threads) */
     }
-    int iters = 50, json = 0, threads = 1;
-    char oracle[4096] = "";
+    int iters = 50, json = 0, threads = 1, rounds = 3;
+    char oracle[4096] = "", peer[4096] = "", chip[4096] = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iterations") && i + 1 < argc)
             iters = atoi(argv[++i]);
@@ -77,10 +82,17 @@ int main(int argc, char **argv)
             snprintf(oracle, sizeof oracle, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--peer") && i + 1 < argc)
+            snprintf(peer, sizeof peer, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--chip") && i + 1 < argc)
+            snprintf(chip, sizeof chip, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else {
-            fprintf(stderr, "usage: bench_nn [--iterations N] [--threads N] [--oracle PATH] [--json]\n");
+            fprintf(stderr, "usage: bench_nn [--iterations N] [--threads N] [--oracle PATH] [--peer PATH] [--chip IMG] "
+                            "[--rounds R] [--json]\n");
             return 2;
         }
     }
@@ -88,7 +100,9 @@ int main(int argc, char **argv)
         iters = 1;
     if (threads < 1)
         threads = 1;
-    if (!oracle[0]) { /* <build>/bench/bench_nn -> <build>/tests/oracle_cv/oracle_cv */
+    if (rounds < 1)
+        rounds = 1;
+    if (!oracle[0] || !peer[0]) { /* <build>/bench/bench_nn -> <build>/tests/oracle_cv/oracle_cv, <build>/bench/... */
         char self[4000];
         ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
         if (n > 0) {
@@ -96,8 +110,16 @@ int main(int argc, char **argv)
             char *slash = strrchr(self, '/');
             if (slash)
                 *slash = 0;
-            snprintf(oracle, sizeof oracle, "%s/../tests/oracle_cv/oracle_cv", self);
+            if (!oracle[0])
+                snprintf(oracle, sizeof oracle, "%s/../tests/oracle_cv/oracle_cv", self);
+            if (!peer[0])
+                snprintf(peer, sizeof peer, "%s/dlib_face_peer", self);
         }
+    }
+    if (!chip[0]) {
+        const char *data = getenv("FM_DATA_DIR");
+        snprintf(chip, sizeof chip, "%s/faces/dlib-johns/examples/johns/John_Salley/000197_02159322.jpg",
+                 data ? data : "../shared/data");
     }
     char dir[4096];
     if (fm_models_default_dir(dir, sizeof dir) != FM_OK)
@@ -179,8 +201,69 @@ int main(int argc, char **argv)
         det_min[d] = t[3];
         det_cpu[d] = median(tc + 3, iters);
     }
-    struct rusage ru;
+    struct rusage ru; /* before the ResNet is loaded: the six ONNX models only */
     getrusage(RUSAGE_SELF, &ru);
+    /* dlib ResNet descriptor: ours in this process, dlib in the peer, alternating */
+    double rn_cpu[16], rn_wall[16], dl_cpu[16], dl_wall[16];
+    int rn_ok = 0;
+    if (rounds > 16)
+        rounds = 16;
+    {
+        char path[8300];
+        snprintf(path, sizeof path, "%s/dlib_face_recognition_resnet_model_v1.dat", dir);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        fm_resnet *rn = NULL;
+        fm_image *img = NULL;
+        if (fm_read_file(ctx, path, (int64_t)1 << 30, &buf, &len) != FM_OK || fm_resnet_load(ctx, buf, len, &rn) != FM_OK)
+            fprintf(stderr, "bench_nn: ResNet: %s (descriptor not measured)\n", fm_ctx_errmsg(ctx));
+        else if (fm_image_load(ctx, chip, FM_PIX_RGB24, &img, NULL) != FM_OK || fm_image_width(img) != 150 ||
+                 fm_image_height(img) != 150)
+            fprintf(stderr, "bench_nn: chip %s: %s (needs a 150x150 image; descriptor not measured)\n", chip,
+                    fm_ctx_errmsg(ctx));
+        else {
+            int stride;
+            const uint8_t *px = fm_image_plane(img, 0, &stride);
+            float d[128];
+            rn_ok = 1;
+            for (int r = 0; r < rounds; r++) {
+                for (int it = 0; it < iters + 3; it++) {
+                    double t0 = now_ms(), c0 = cpu_ms();
+                    if (fm_resnet_embed(rn, ctx, px, stride, d, threads) != FM_OK)
+                        rn_ok = 0;
+                    tc[it] = cpu_ms() - c0;
+                    t[it] = now_ms() - t0;
+                }
+                rn_wall[r] = median(t + 3, iters);
+                rn_cpu[r] = median(tc + 3, iters);
+                dl_wall[r] = dl_cpu[r] = -1.0;
+                if (access(peer, X_OK) == 0) {
+                    char cmd[17000];
+                    snprintf(cmd, sizeof cmd, "'%s' --models '%s' desc '%s' %d", peer, dir, chip, iters);
+                    FILE *p = popen(cmd, "r");
+                    char out[1024] = "";
+                    if (p) {
+                        size_t n = fread(out, 1, sizeof out - 1, p);
+                        out[n] = 0;
+                        pclose(p);
+                    }
+                    const char *q = strstr(out, "\"desc_median_ms\":"), *qc = strstr(out, "\"desc_cpu_median_ms\":");
+                    if (q)
+                        dl_wall[r] = atof(q + strlen("\"desc_median_ms\":"));
+                    if (qc)
+                        dl_cpu[r] = atof(qc + strlen("\"desc_cpu_median_ms\":"));
+                } else if (r == 0) {
+                    fprintf(stderr, "bench_nn: dlib peer %s not built; dlib column empty\n", peer);
+                }
+            }
+            fm_wipe(d, sizeof d);
+        }
+        fm_image_destroy(img);
+        fm_resnet_free(rn);
+        free(buf);
+    }
+    double loadavg[3] = {-1, -1, -1};
+    getloadavg(loadavg, 3);
     if (json) {
         printf("{\"threads\":%d,\"iterations\":%d,\"models\":[", threads, iters);
         for (int i = 0; i < 6; i++)
@@ -189,8 +272,13 @@ int main(int argc, char **argv)
                    i ? "," : "", files[i], ours_ms[i], ours_min[i], ours_cpu[i], cv_time(cvjson, files[i], 0),
                    cv_time(cvjson, files[i], 1));
         printf("],\"detect_640x480_ms\":{\"ultraface\":%.3f,\"ultraface_min\":%.3f,\"ultraface_cpu\":%.3f,"
-               "\"blazeface\":%.3f,\"blazeface_min\":%.3f,\"blazeface_cpu\":%.3f},\"peak_rss_kb\":%ld}\n",
+               "\"blazeface\":%.3f,\"blazeface_min\":%.3f,\"blazeface_cpu\":%.3f},\"peak_rss_kb\":%ld,",
                det_ms[0], det_min[0], det_cpu[0], det_ms[1], det_min[1], det_cpu[1], ru.ru_maxrss);
+        printf("\"loadavg\":[%.2f,%.2f,%.2f],\"resnet_descriptor\":[", loadavg[0], loadavg[1], loadavg[2]);
+        for (int r = 0; rn_ok && r < rounds; r++)
+            printf("%s{\"ours_cpu_ms\":%.3f,\"ours_ms\":%.3f,\"dlib_cpu_ms\":%.3f,\"dlib_ms\":%.3f,\"cpu_ratio\":%.3f}",
+                   r ? "," : "", rn_cpu[r], rn_wall[r], dl_cpu[r], dl_wall[r], dl_cpu[r] > 0 ? dl_cpu[r] / rn_cpu[r] : 0.0);
+        printf("]}\n");
     } else {
         printf("%d thread(s) (OpenCV: 1), medians of %d runs (OPENBLAS_NUM_THREADS=%s); wall = elapsed, cpu = this "
                "thread's CPU time\n", threads, iters, getenv("OPENBLAS_NUM_THREADS"));
@@ -206,6 +294,11 @@ int main(int argc, char **argv)
         printf("BlazeFace detection, 640x480 frame (letterbox+net+NMS): wall median %.3f ms (min %.3f), cpu %.3f ms\n",
                det_ms[1], det_min[1], det_cpu[1]);
         printf("peak RSS with the six ONNX models loaded: %ld kB\n", ru.ru_maxrss);
+        printf("dlib ResNet descriptor, 150x150 chip, %d thread(s) (dlib: 1), medians of %d, load average %.2f %.2f "
+               "%.2f:\n", threads, iters, loadavg[0], loadavg[1], loadavg[2]);
+        for (int r = 0; rn_ok && r < rounds; r++)
+            printf("  round %d: ours cpu %7.3f ms (wall %7.3f)   dlib cpu %7.3f ms (wall %7.3f)   dlib/ours cpu %.2fx\n",
+                   r + 1, rn_cpu[r], rn_wall[r], dl_cpu[r], dl_wall[r], dl_cpu[r] > 0 ? dl_cpu[r] / rn_cpu[r] : 0.0);
     }
     free(cvjson);
     free(frame);

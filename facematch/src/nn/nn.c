@@ -770,17 +770,47 @@ static void wg_gemms(void *arg, int begin, int end)
 }
 
 /* output transform + bias + activation of output channels [begin, end) for the band */
+/* bias + activation on one vector, exactly as bias_act computes each lane */
+static inline v8f act8(v8f v, float bias, const nn_act *a, int ch)
+{
+    const v8f z = splat8(0.0f);
+    v = v + splat8(bias);
+    switch (a->kind) {
+    case NN_ACT_NONE:
+        return v;
+    case NN_ACT_RELU:
+        return sel8(v > z, v, z);
+    case NN_ACT_CLIP: {
+        const v8f l8 = splat8(a->lo), h8 = splat8(a->hi);
+        v = sel8(v < l8, l8, v);
+        return sel8(v > h8, h8, v);
+    }
+    case NN_ACT_PRELU:
+    case NN_ACT_LEAKY: {
+        const float sl = a->kind == NN_ACT_LEAKY ? a->alpha : (a->slope ? a->slope[a->slope_n == 1 ? 0 : ch] : 0.0f);
+        return sel8(v >= z, v, v * splat8(sl));
+    }
+    case NN_ACT_SIGMOID:
+        for (int l = 0; l < VL; l++)
+            v[l] = 1.0f / (1.0f + expf(-v[l]));
+        return v;
+    }
+    return v;
+}
+
+/* output transform + bias + activation of output channels [begin, end) for the band: whole 4-tile groups are
+ * stored straight into the output, the group at the right edge and the tile row at the bottom go through obuf */
 static inline __attribute__((always_inline)) void wg_output_m(const int m, const wg_job *j, int begin, int end)
 {
-    const int n = m + 2, K = j->cv->d.out_c, OH = j->out->h, OW = j->out->w;
+    const int n = m + 2, OH = j->out->h, OW = j->out->w;
     const size_t ps = j->tb; /* M is [K][n*n][tb] */
-    (void)K;
-    float obuf[4][WG_CHUNK * 4 + 16];
+    float obuf[4][4 * 4];
     v8f mm[6][6], s[4][6], o[4];
     for (int k = begin; k < end; k++) {
         float *dst = j->out->data + (size_t)k * (size_t)OH * (size_t)OW;
+        const float bias = j->cv->b[k];
         for (int r = 0; r < j->nb; r++) {
-            const int tr = j->tr0 + r;
+            const int tr = j->tr0 + r, rows = OH - tr * m < m ? OH - tr * m : m;
             for (int tx0 = 0; tx0 < j->TW; tx0 += WG_CHUNK) {
                 const int nt = j->TW - tx0 < WG_CHUNK ? j->TW - tx0 : WG_CHUNK;
                 const float *mbase = j->M + (size_t)k * (size_t)(n * n) * j->tb + (size_t)r * (size_t)j->TW +
@@ -792,9 +822,13 @@ static inline __attribute__((always_inline)) void wg_output_m(const int m, const
                             mm[i][c] = ld8(mbase + (size_t)(i * n + c) * ps + (size_t)q);
                     for (int c = 0; c < n; c++)
                         wg_at(m, &mm[0][c], 6, &s[0][c], 6);
-                    for (int a = 0; a < m; a++) {
+                    const int ox = (tx0 + q) * m, cols = OW - ox < VL * m ? OW - ox : VL * m;
+                    const int direct = cols == VL * m && rows == m;
+                    for (int a = 0; a < rows; a++) {
                         wg_at(m, s[a], 1, o, 1);
-                        float *ob = obuf[a] + q * m; /* room for 4 whole tiles: the lanes past nt are dropped */
+                        for (int b = 0; b < m; b++)
+                            o[b] = act8(o[b], bias, &j->cv->act, k);
+                        float *ob = direct ? dst + (size_t)(tr * m + a) * (size_t)OW + (size_t)ox : obuf[a];
                         if (m == 4) {
                             v8f tt[4];
                             tr4(o[0], o[1], o[2], o[3], tt);
@@ -807,14 +841,10 @@ static inline __attribute__((always_inline)) void wg_output_m(const int m, const
                             st8(ob + 4, SHUF4(o[0], o[1], 2, 6, 3, 7));
                         }
                     }
-                }
-                const int ox0 = tx0 * m, w = nt * m < OW - ox0 ? nt * m : OW - ox0;
-                for (int a = 0; a < m; a++) {
-                    const int oy = tr * m + a;
-                    if (oy >= OH)
-                        break;
-                    epilogue(obuf[a], (size_t)w, j->cv->b[k], &j->cv->act, k);
-                    memcpy(dst + (size_t)oy * (size_t)OW + ox0, obuf[a], (size_t)w * sizeof(float));
+                    if (!direct)
+                        for (int a = 0; a < rows; a++)
+                            memcpy(dst + (size_t)(tr * m + a) * (size_t)OW + (size_t)ox, obuf[a],
+                                   (size_t)cols * sizeof(float));
                 }
             }
         }
