@@ -15,20 +15,8 @@
 
 typedef float v4f __attribute__((vector_size(16)));
 typedef int v4i __attribute__((vector_size(16)));
-typedef float v8f __attribute__((vector_size(32)));
-
-/* v8f values only travel between static functions of this file (inlined): the AVX argument-passing ABI note does
- * not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-static inline v8f load8(const float *p)
-{
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+/* dlib's 8-wide simd8f loops are done as two 4-wide halves: lane-wise the same arithmetic, and 16-byte vectors
+ * map straight onto SSE2 (GCC lowers 32-byte generic vectors poorly without AVX). */
 
 /* _mm_min_ps(a, b): a < b ? a : b per lane */
 static inline v4f vmin4(v4f a, v4f b)
@@ -326,9 +314,14 @@ static inline int orientation(float gx, float gy)
     return bo;
 }
 
-typedef int v8i __attribute__((vector_size(32)));
+static inline v4f sel4(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & (v4i)b)); }
 
-static inline v8f sel8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & (v8i)b)); }
+static inline v4f load4(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 /* planar float copy of one RGB row into r, g, b (each w floats) */
 static void planar_row(const uint8_t *s, int w, float *r, float *g, float *b)
@@ -390,33 +383,40 @@ size_t fm_fhog_extract(const uint8_t *rgb, int w, int h, int stride, int cell, i
         for (x = 1; x < visible_nc - 7; x += 8) {
             /* dlib's simd8f block: the gradient with the largest magnitude (a tie goes to the later channel) and
              * its orientation bin, 8 pixels at a time; the histogram votes stay in pixel order */
-            v8f gx = {0}, gy = {0}, len = {0};
-            for (int c = 0; c < 3; c++) {
-                v8f ax = load8(mid + (size_t)c * rs + x + 1) - load8(mid + (size_t)c * rs + x - 1);
-                v8f ay = load8(dn + (size_t)c * rs + x) - load8(up + (size_t)c * rs + x);
-                v8f l = ax * ax + ay * ay;
-                if (c == 0) {
-                    gx = ax;
-                    gy = ay;
-                    len = l;
-                } else {
-                    v8i keep = len > l; /* earlier channel only when strictly larger */
-                    gx = sel8(keep, gx, ax);
-                    gy = sel8(keep, gy, ay);
-                    len = sel8(keep, len, l);
+            /* (two 4-wide halves: 16-byte vectors map straight onto SSE2) */
+            float len[8];
+            int bo[8];
+            for (int hf = 0; hf < 8; hf += 4) {
+                v4f gx = {0}, gy = {0}, l0 = {0};
+                for (int c = 0; c < 3; c++) {
+                    v4f ax = load4(mid + (size_t)c * rs + x + hf + 1) - load4(mid + (size_t)c * rs + x + hf - 1);
+                    v4f ay = load4(dn + (size_t)c * rs + x + hf) - load4(up + (size_t)c * rs + x + hf);
+                    v4f l = ax * ax + ay * ay;
+                    if (c == 0) {
+                        gx = ax;
+                        gy = ay;
+                        l0 = l;
+                    } else {
+                        v4i keep = l0 > l; /* earlier channel only when strictly larger */
+                        gx = sel4(keep, gx, ax);
+                        gy = sel4(keep, gy, ay);
+                        l0 = sel4(keep, l0, l);
+                    }
                 }
-            }
-            v8f best = {0};
-            v8i bo = {0};
-            for (int o = 0; o < 9; o++) {
-                v8f dot = gx * DIRX[o] + gy * DIRY[o];
-                v8i m = dot > best;
-                best = sel8(m, dot, best);
-                bo = (m & o) | (~m & bo);
-                dot = -dot;
-                m = dot > best;
-                best = sel8(m, dot, best);
-                bo = (m & (o + 9)) | (~m & bo);
+                v4f best = {0};
+                v4i b = {0};
+                for (int o = 0; o < 9; o++) {
+                    v4f dot = gx * DIRX[o] + gy * DIRY[o];
+                    v4i m = dot > best;
+                    best = sel4(m, dot, best);
+                    b = (m & o) | (~m & b);
+                    dot = -dot;
+                    m = dot > best;
+                    best = sel4(m, dot, best);
+                    b = (m & (o + 9)) | (~m & b);
+                }
+                memcpy(len + hf, &l0, sizeof l0);
+                memcpy(bo + hf, &b, sizeof b);
             }
             for (int k = 0; k < 8; k++) {
                 const int xk = x + k;
@@ -569,17 +569,21 @@ static void filter_separable(const float *in, int R, int C, const float *rowf, i
         float *sp = scratch + (size_t)r * C;
         int c = first_col;
         for (; c < last_col - 7; c += 8) {
-            v8f t = {0}, t2 = {0}, t3 = {0};
-            int n = 0;
-            for (; n < fw - 2; n += 3) {
-                t += load8(ip + c - first_col + n) * rowf[n];
-                t2 += load8(ip + c - first_col + n + 1) * rowf[n + 1];
-                t3 += load8(ip + c - first_col + n + 2) * rowf[n + 2];
+            /* dlib's simd8f loop, as two 4-wide halves (lane-wise identical arithmetic) */
+            for (int hf = 0; hf < 8; hf += 4) {
+                const float *q = ip + c + hf - first_col;
+                v4f t = {0}, t2 = {0}, t3 = {0};
+                int n = 0;
+                for (; n < fw - 2; n += 3) {
+                    t += load4(q + n) * rowf[n];
+                    t2 += load4(q + n + 1) * rowf[n + 1];
+                    t3 += load4(q + n + 2) * rowf[n + 2];
+                }
+                for (; n < fw; n++)
+                    t += load4(q + n) * rowf[n];
+                t += t2 + t3;
+                memcpy(sp + c + hf, &t, sizeof t);
             }
-            for (; n < fw; n++)
-                t += load8(ip + c - first_col + n) * rowf[n];
-            t += t2 + t3;
-            store8(sp + c, t);
         }
         for (; c < last_col; c++) {
             float t = 0;
@@ -593,19 +597,22 @@ static void filter_separable(const float *in, int R, int C, const float *rowf, i
         const float *sp = scratch + (size_t)(r - first_row) * C;
         int c = first_col;
         for (; c < last_col - 7; c += 8) {
-            v8f t = {0}, t2 = {0}, t3 = {0};
-            int m = 0;
-            for (; m < fh - 2; m += 3) {
-                t += load8(sp + (size_t)m * C + c) * colf[m];
-                t2 += load8(sp + (size_t)(m + 1) * C + c) * colf[m + 1];
-                t3 += load8(sp + (size_t)(m + 2) * C + c) * colf[m + 2];
+            for (int hf = 0; hf < 8; hf += 4) {
+                const float *q = sp + c + hf;
+                v4f t = {0}, t2 = {0}, t3 = {0};
+                int m = 0;
+                for (; m < fh - 2; m += 3) {
+                    t += load4(q + (size_t)m * C) * colf[m];
+                    t2 += load4(q + (size_t)(m + 1) * C) * colf[m + 1];
+                    t3 += load4(q + (size_t)(m + 2) * C) * colf[m + 2];
+                }
+                for (; m < fh; m++)
+                    t += load4(q + (size_t)m * C) * colf[m];
+                t += t2 + t3;
+                if (add_to)
+                    t += load4(op + c + hf);
+                memcpy(op + c + hf, &t, sizeof t);
             }
-            for (; m < fh; m++)
-                t += load8(sp + (size_t)m * C + c) * colf[m];
-            t += t2 + t3;
-            if (add_to)
-                t += load8(op + c);
-            store8(op + c, t);
         }
         for (; c < last_col; c++) {
             float t = 0;
