@@ -2,7 +2,16 @@
 """Calibrates the passive anti-spoof fusion (facematch/src/liveness/liveness_pad.c) on a documented split of
 liveness/pad.csv, and reports APCER per attack type / BPCER on the held-out rest.
 
-usage: bench/pad_calibrate.py PER_IMAGE.csv      (the --out file of `facematch pad-eval`, run with the current build)
+usage: bench/pad_calibrate.py PER_IMAGE.csv [STREAM.txt ...]
+  PER_IMAGE.csv: the --out file of `facematch pad-eval`, run with the current build
+  STREAM.txt: `bench_liveness --stream --pad-every N` outputs of the clips in video/clips.csv (file names contain the
+              clip's path with / replaced by _); their "P" lines carry the per-frame fusion inputs
+
+Video-level rule (what the session uses): median of the per-frame fused scores >= T_video, with
+T_video = min(still threshold, half the lowest live-clip median): the attack clips' medians are ~0, far below, and the
+held-out stills' error curve is flat between ~0.1 and the still threshold. Leave-one-clip-out (T_video re-chosen without
+the clip) reports how each clip would have been decided had it been held out. The stills of
+the held-out split are also reported at T_video (a still photo presented as a sequence scores like the still).
 
 Split (fixed, by subject or by recording so near-duplicate frames never straddle it):
   calibration: nuaa-train subjects 0001-0005 (live and print_photo), screen-replay-crops images whose file number is
@@ -114,13 +123,75 @@ def main():
            sum(1 for r in rows if not r["scored"] and r["label"] == "spoof")))
     print("fusion weights (original scale): bias %.6f, logit(model) %.6f, moire %.6f, specular %.6f, colour %.6f"
           % (bo, wo[0], wo[1], wo[2], wo[3]))
+    still_t = None
     for name, sc in (("model alone", model), ("fused", fused)):
         t = best_thr(cal, sc)
+        still_t = t
         print("%s: threshold %.6f (chosen on calibration)" % (name, t))
         for sname, sel in (("calibration", cal), ("held out", test)):
             b, nl, ap = metrics(sel, sc, t)
             s = ", ".join("APCER %s %.4f (%d/%d)" % (k, v[0], v[1], v[2]) for k, v in sorted(ap.items()))
             print("  %-11s BPCER %.4f (%d live) | %s" % (sname, b, nl, s))
+    if len(sys.argv) > 2:
+        video(sys.argv[2:], bo, wo, rows, still_t)
+
+
+def video(streams, bo, wo, still_rows, still_t):
+    import os
+    labels = {}
+    csvp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "video", "clips.csv")
+    csvp = os.path.join(os.environ.get("FM_DATA_DIR", os.path.dirname(csvp)), "video", "clips.csv") \
+        if os.environ.get("FM_DATA_DIR") else csvp
+    with open(csvp) as f:
+        for r in csv.DictReader(f):
+            labels[r["path"].replace("/", "_")] = r["label"]
+    clips = []
+    for sp in streams:
+        base = os.path.basename(sp)
+        lab = next((v for k, v in labels.items() if k in base), None)
+        if lab is None:
+            print("  (skipped %s: not in clips.csv)" % base)
+            continue
+        z = []
+        for line in open(sp):
+            if line.startswith("P "):
+                m, mo, sp_, co = (float(x) for x in line.split()[1:5])
+                p = min(max(m, 1e-6), 1 - 1e-6)
+                x = np.array([math.log(p / (1 - p)), mo, sp_, co])
+                x = np.where(np.isfinite(x), x, 0.0)
+                z.append(1 / (1 + math.exp(-(bo + (wo * x).sum()))))
+        if len(z) < 3:
+            continue
+        clips.append((base, lab, float(np.median(z)), len(z)))
+
+    def choose(cs):
+        live = [c[2] for c in cs if c[1] == "live"]
+        if not live:
+            return None
+        return min(still_t, 0.5 * min(live))
+
+    t = choose(clips)
+    print("video: %d clips; T_video = %.4f (median fused >= min(still threshold, half the lowest live median))" %
+          (len(clips), t))
+    errs = 0
+    for c in clips:
+        tl = choose([d for d in clips if d is not c])
+        ok_all = (c[2] >= t) == (c[1] == "live")
+        ok_loo = tl is not None and (c[2] >= tl) == (c[1] == "live")
+        errs += not ok_loo
+        print("  %-62s %-28s median %.4f (%4d frames) %s | left out: T %.4f -> %s" %
+              (c[0][:62], c[1], c[2], c[3], "ok" if ok_all else "WRONG", tl if tl else float("nan"),
+               "ok" if ok_loo else "WRONG"))
+    print("  leave-one-clip-out errors: %d of %d clips" % (errs, len(clips)))
+    test = [r for r in still_rows if r["split"] == "test"]
+
+    def fused(r):
+        x = np.array(feats(r))
+        return 1 / (1 + math.exp(-(bo + (wo * x).sum())))
+    b, nl, ap = metrics(test, fused, t)
+    print("  held-out stills at T_video: BPCER %.4f (%d live) | %s" %
+          (b, nl, ", ".join("APCER %s %.4f (%d/%d)" % (k, v[0], v[1], v[2]) for k, v in sorted(ap.items()))))
+    return t
 
 
 if __name__ == "__main__":

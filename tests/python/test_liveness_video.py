@@ -64,6 +64,37 @@ def test_turn_clips():
         assert any(e[0] == "turn_left" and e[1] <= 4.0 and e[2] >= 2.1 for e in real2[0]["events"])
 
 
+PAD_CLIPS = [("clips/liveness-detection-opencv/videos/fake2.webm", False),
+             ("clips/anit-spoofing/videos/fake.mp4", False),
+             ("clips/CNN-face-detection/videos/fake.mp4", False),
+             ("clips/liveness-detection-opencv/videos/real2.webm", True),
+             ("clips/anit-spoofing/videos/real.mov", True),
+             ("clips/CNN-face-detection/videos/real.mp4", True)]
+
+
+def test_pad_video_rule_on_clips():
+    """Video-level passive rule (lv_pad_video: median of per-frame fused >= threshold) on the replay/screen attack
+    clips and live clips of clips.csv. These clips took part in choosing the threshold (README): a regression check,
+    not a held-out estimate."""
+    _need()
+    import statistics
+    thr = 0.0932  # liveness_pad.c k_video_threshold
+    for rel, live in PAD_CLIPS:
+        path = os.path.join(lv.data_dir(), "video", rel)
+        if not os.path.exists(path):
+            continue
+        _, frames, _ = lv.run_clip(path, pad_every=3, max_width=640)
+        pads = [f["pad"] for f in frames if f["pad"] == f["pad"]]
+        assert len(pads) >= 10, rel
+        med = statistics.median(pads)
+        print(rel, "median fused %.4f over %d frames" % (med, len(pads)))
+        # measured: attacks <= 0.0001; live real2 0.68, real.mov 0.19, CNN real 0.9999
+        if live:
+            assert med >= thr, rel
+        else:
+            assert med < 0.01, rel
+
+
 def test_pad_eval_subset():
     data = lv.data_dir()
     csvp = os.path.join(data, "liveness", "pad.csv")
@@ -90,9 +121,10 @@ def test_pad_eval_subset():
     assert 0 < j["threshold"] < 1
     ap = {a["attack"]: a for a in j["apcer"]}
     assert "print_photo" in ap
-    # held-out NUAA (full set, README): print_photo APCER 0.10, BPCER ~0.40 — floors with margin
-    assert ap["print_photo"]["value"] <= 0.25
-    assert j["bpcer"]["value"] <= 0.65
+    # held-out NUAA (README, fr_liveness fed BGR + refitted fusion): print_photo APCER 0.011, BPCER 0.070 — floors
+    # with margin for this smaller subset
+    assert ap["print_photo"]["value"] <= 0.06
+    assert j["bpcer"]["value"] <= 0.20
     # bad usage is refused
     p = subprocess.run([cli, "pad-eval", "--threshold", "2", "--list", lst], capture_output=True, text=True)
     assert p.returncode == 2

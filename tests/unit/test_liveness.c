@@ -240,6 +240,38 @@ static void test_motion(void)
         CHECK(ev[i].motion != LV_MOTION_TURN_RIGHT);
 }
 
+static void test_pad_video_rule(void)
+{
+    lv_pad_video_result r;
+    double thr = lv_pad_video_threshold();
+    CHECK(thr > 0 && thr < 1);
+    /* too few scored frames: not evaluated, never a pass */
+    double two[2] = {0.99, 0.99};
+    lv_pad_video(two, 2, &r);
+    CHECK(!r.evaluated && !r.pass && r.scored == 2);
+    lv_pad_video(NULL, 5, &r);
+    CHECK(!r.evaluated && !r.pass && isnan(r.median));
+    /* the median decides: a minority of high frames (e.g. a real face passing behind a screen) does not pass */
+    double mix[7] = {0.99, 0.99, 0.99, NAN, 0.0, 0.0, 0.0};
+    mix[4] = mix[5] = mix[6] = thr * 0.5;
+    double extra_low = thr * 0.1;
+    double mix2[8];
+    memcpy(mix2, mix, sizeof mix);
+    mix2[7] = extra_low;
+    lv_pad_video(mix2, 8, &r);
+    CHECK(r.evaluated && r.scored == 7 && !r.pass && r.median == thr * 0.5);
+    /* ... while a minority of low frames does not fail a live clip */
+    double mostly[5] = {thr * 0.2, thr + 0.01, thr + 0.02, 0.99, NAN};
+    lv_pad_video(mostly, 5, &r);
+    CHECK(r.evaluated && r.pass && fabs(r.median - (thr + 0.015)) < 1e-12);
+    /* more scores than the internal buffer: still decided */
+    static double many[3000];
+    for (int i = 0; i < 3000; i++)
+        many[i] = (i % 4 == 0) ? 0.0 : 0.9;
+    lv_pad_video(many, 3000, &r);
+    CHECK(r.evaluated && r.pass == (0.9 >= thr) && r.scored <= 1024);
+}
+
 static void test_models_and_pad(void)
 {
     fm_ctx *ctx = fm_ctx_create();
@@ -318,6 +350,7 @@ int main(void)
     RUN(test_pose_synthetic);
     RUN(test_blink);
     RUN(test_motion);
+    RUN(test_pad_video_rule);
     RUN(test_models_and_pad);
     return test_finish();
 }

@@ -105,6 +105,21 @@ fm_status lv_pad_score_raw(fm_ctx *ctx, const lv_models *m, nn_arena *arena, con
 /* Threshold on lv_pad_result.fused calibrated on pad.csv (live if fused >= threshold). */
 double lv_pad_default_threshold(void);
 
+/* Video-level passive decision (what a session consumes): the median of the per-frame fused scores over the
+ * scored frames (NaN scores skipped) must reach lv_pad_video_threshold(); at least LV_PAD_VIDEO_MIN_FRAMES scored
+ * frames are needed, else evaluated = 0. The median ignores a minority of frames where another face or a bad crop
+ * dominates. Calibration (clips and stills, which were held out): README "Liveness signals", bench/pad_calibrate.py. */
+#define LV_PAD_VIDEO_MIN_FRAMES 3
+typedef struct lv_pad_video_result {
+    int evaluated, pass;
+    int scored;         /* finite scores used */
+    double median;      /* NaN when none */
+    double threshold;
+} lv_pad_video_result;
+double lv_pad_video_threshold(void);
+/* scores: n per-frame fused scores (any order). No allocation; above 1024 scores every k-th one is used. */
+void lv_pad_video(const double *scores, int n, lv_pad_video_result *out);
+
 /* ---- blink detector --------------------------------------------------------------------------------------- */
 
 typedef struct lv_blink_params {

@@ -1,7 +1,8 @@
 /*
  * Passive presentation-attack detection: faceplugin's fr_liveness.onnx (MiniFASNet-style, 3 classes; faceplugin
- * reports softmax[0] as "live") fed exactly as faceplugin does (onnx_liveness_input: the detector box scaled 2.7x,
- * clamped into the image, resized to 128x128, raw RGB 0..255), plus three cheap image cues computed on the face:
+ * reports softmax[0] as "live") with faceplugin's crop (onnx_liveness_input: the detector box scaled 2.7x, clamped
+ * into the image, resized to 128x128, raw 0..255) but in BGR channel order as the model's authors train it (see
+ * lv_pad_score_raw), plus three cheap image cues computed on the face:
  *   moire    — periodic high-frequency energy: the 2D power spectrum of a native-resolution grey patch from the
  *              face centre (Hann-windowed, up to 64x64); the largest single peak in the outer frequency ring divided
  *              by the ring's median power (log10). Screens re-photographed by a camera show sharp spectral peaks.
@@ -15,15 +16,54 @@
 #include "liveness/liveness_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Fusion weights and the operating threshold (bench/pad_calibrate.py output; see README). */
-static const double k_w[5] = {4.514142, 0.885999, 0.957478, 24.749253, -0.610243}; /* bias, logit(model), moire,
-                                                                                     specular, colour */
-static const double k_threshold = 0.616511;
+static const double k_w[5] = {19.095501, 1.396164, -2.155038, 19.121138, -1.839653}; /* bias, logit(model),
+                                                                                      moire, specular, colour */
+static const double k_threshold = 0.561217; /* per still image */
 
 double lv_pad_default_threshold(void) { return k_threshold; }
+
+/* video-level threshold on the median fused score (bench/pad_calibrate.py with clip streams; README):
+ * min(still threshold, half the lowest live-clip median); the held-out stills' error curve is flat from ~0.1 to the
+ * still threshold */
+static const double k_video_threshold = 0.0932;
+
+double lv_pad_video_threshold(void) { return k_video_threshold; }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void lv_pad_video(const double *scores, int n, lv_pad_video_result *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    out->median = NAN;
+    out->threshold = k_video_threshold;
+    if (!scores || n < 1)
+        return;
+    enum { CAP = 1024 }; /* 8 KiB of stack; a session scores <= 10 frames a second */
+    double v[CAP];
+    int step = n > CAP ? (n + CAP - 1) / CAP : 1;
+    int m = 0;
+    for (int i = 0; i < n && m < CAP; i += step)
+        if (isfinite(scores[i]))
+            v[m++] = scores[i];
+    out->scored = m;
+    if (m < 1)
+        return;
+    qsort(v, (size_t)m, sizeof v[0], cmp_double);
+    out->median = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+    out->evaluated = m >= LV_PAD_VIDEO_MIN_FRAMES;
+    out->pass = out->evaluated && out->median >= k_video_threshold;
+}
 
 /* The detector convention (fm_detect FAST) maps an UltraFace box (x1,y1,x2,y2) to a square dlib-style box:
  * centre shifted by (DX w, DY h), side SCALE sqrt(w h) (face/engine.c). The inverse needs the UltraFace aspect
@@ -206,7 +246,31 @@ fm_status lv_pad_score_raw(fm_ctx *ctx, const lv_models *m, nn_arena *arena, con
         return st;
     int64_t thr = ctx ? ctx->threads : 1;
     float probs[3];
-    st = onnx_liveness(ctx, m->live, arena, &v, raw_box, thr > 0 ? (int)thr : 1, probs);
+    /* fr_liveness expects BGR: its authors (Silent-Face-Anti-Spoofing / MiniFASNet) train on cv2 images; faceplugin's
+     * JS feeds canvas RGB, which measurably collapses the live scores (README "Liveness signals"). The model gets a
+     * channel-swapped copy; the cues below keep reading the RGB view. */
+    size_t row = (size_t)v.width * 3;
+    if (v.width < 1 || v.height < 1 || row / 3 != (size_t)v.width || (size_t)v.height > SIZE_MAX / row) {
+        fm_image_destroy(tmp);
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "lv_pad_score: bad image size");
+    }
+    uint8_t *bgr = malloc(row * (size_t)v.height);
+    if (!bgr) {
+        fm_image_destroy(tmp);
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "lv_pad_score: out of memory");
+    }
+    for (int y = 0; y < v.height; y++) {
+        const uint8_t *src = v.rgb + (size_t)y * v.stride;
+        uint8_t *dst = bgr + (size_t)y * row;
+        for (int x = 0; x < v.width; x++) {
+            dst[3 * x] = src[3 * x + 2];
+            dst[3 * x + 1] = src[3 * x + 1];
+            dst[3 * x + 2] = src[3 * x];
+        }
+    }
+    onnx_rgb_view vb = {bgr, v.width, v.height, row};
+    st = onnx_liveness(ctx, m->live, arena, &vb, raw_box, thr > 0 ? (int)thr : 1, probs);
+    free(bgr);
     if (st == FM_OK) {
         for (int i = 0; i < 3; i++)
             out->model_probs[i] = probs[i];

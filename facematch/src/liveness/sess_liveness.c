@@ -95,19 +95,18 @@ fm_status sess_liveness_measure(fm_ctx *ctx, sess_liveness *l, const fm_image *r
 
 void sess_liveness_pad_video(const sess_liveness *l, const double *scores, int n, sess_pad_video *out)
 {
-    /* placeholder written by the session helper (the liveness helper replaces it with the rule calibrated on
-     * video): more than half of the scored frames at or above the still-image threshold */
+    /* the liveness module's video-level rule (lv_pad_video, calibrated on clips and stills; README) */
     FM_UNUSED(l);
+    if (!out)
+        return;
     memset(out, 0, sizeof *out);
-    double thr = lv_pad_default_threshold();
-    int live = 0;
-    for (int i = 0; i < n; i++)
-        live += scores[i] >= thr;
-    out->evaluated = n >= 3;
-    out->statistic = n > 0 ? (double)live / n : NAN;
-    out->threshold = 0.5;
-    out->pass = out->evaluated && out->statistic >= out->threshold;
-    snprintf(out->rule, sizeof out->rule, "frac_frames>=%.3f", thr);
+    lv_pad_video_result r;
+    lv_pad_video(scores, n, &r);
+    out->evaluated = r.evaluated;
+    out->pass = r.pass;
+    out->statistic = r.median;
+    out->threshold = r.threshold;
+    snprintf(out->rule, sizeof out->rule, "median_of_%d>=%.3f", r.scored, r.threshold);
 }
 
 int sess_liveness_models(const sess_liveness *l, const char **names, const char **sha_hex, int cap)
