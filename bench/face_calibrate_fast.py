@@ -3,11 +3,17 @@
 dlib's 5-point shape predictor the way it was trained (on dlib detector boxes).
 
 usage: face_calibrate_fast.py ORACLE_DUMP ULTRAFACE_DUMP
+       face_calibrate_fast.py --refine ORACLE_DUMP
   ORACLE_DUMP:    output of tests/oracle/face_oracle (lines "I path w h", "H n l t r b ...")
   ULTRAFACE_DUMP: lines "U path n x1 y1 x2 y2 score ..." (UltraFace boxes in image pixels, x2/y2 exclusive)
 Uses the images where dlib's HOG detector finds exactly one face and an UltraFace box overlaps it (IoU > 0.3).
 Model: dlib box centre = UltraFace centre + (dx * w, dy * h); dlib box side = s * sqrt(w * h) (dlib boxes are square).
 Prints the medians of dx, dy, s and the mean IoU to the dlib boxes before and after the mapping.
+
+--refine: the box-refinement estimate (engine.c REFINE_*, fm_detect_options.refine): dlib's HOG box from dlib's 5
+points (the oracle's P5 line, fitted on that box), on the images where HOG finds exactly one face. With m the points'
+centroid and s their RMS distance from m: centre = m + s * (dx, dy), side = k * s. Prints the medians of dx, dy, k
+and the mean IoU of the estimated box with dlib's box, in-sample and leave-one-out.
 """
 import sys
 import statistics
@@ -21,7 +27,43 @@ def iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def refine_fit(path):
+    rows = []
+    cur, hog = None, None
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == 'I':
+            cur, hog = f[1], None
+        elif f[0] == 'H':
+            hog = tuple(map(float, f[2:6])) if int(f[1]) == 1 else None
+        elif f[0] == 'P5' and hog:
+            p = [tuple(map(float, f[1 + 2 * k:3 + 2 * k])) for k in range(5)]
+            mx, my = sum(x for x, _ in p) / 5, sum(y for _, y in p) / 5
+            s = (sum((x - mx) ** 2 + (y - my) ** 2 for x, y in p) / 5) ** 0.5
+            l, t, r, b = hog
+            rows.append(((mx, my, s), ((l + r + 1) / 2 - mx) / s, ((t + b + 1) / 2 - my) / s, (r - l + 1) / s,
+                         (l, t, r + 1, b + 1)))
+
+    def box(m, dx, dy, k):
+        cx, cy, side = m[0] + dx * m[2], m[1] + dy * m[2], k * m[2]
+        return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+    med = [statistics.median(r[i] for r in rows) for i in (1, 2, 3)]
+    ins = [iou(box(r[0], *med), r[4]) for r in rows]
+    loo = []
+    for j, r in enumerate(rows):
+        o = [q for i, q in enumerate(rows) if i != j]
+        loo.append(iou(box(r[0], *[statistics.median(q[i] for q in o) for i in (1, 2, 3)]), r[4]))
+    print('images %d  dx %.4f  dy %.4f  side %.4f  mean IoU in-sample %.4f leave-one-out %.4f' %
+          (len(rows), med[0], med[1], med[2], statistics.mean(ins), statistics.mean(loo)))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == '--refine':
+        refine_fit(sys.argv[2])
+        return
     hog = {}
     cur = None
     for line in open(sys.argv[1]):

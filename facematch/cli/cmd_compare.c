@@ -41,11 +41,13 @@ int cmd_compare(int argc, char **argv)
     int json = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
-            printf("usage: facematch compare A B [--json] [--threshold T] [--models DIR] [--detector auto|fast|mmod|hog]\n"
-                   "                         [--no-verify]\n"
+            printf("usage: facematch compare A B [--json] [--threshold T] [--models DIR] [--no-verify]\n"
+                   "                         [--detector photo|auto|fast|mmod|hog] [--refine N]\n"
                    "Compares the largest face of image A with the largest face of image B (dlib ResNet 128-d,\n"
                    "Euclidean distance; match when distance < threshold, default 0.6).\n"
                    "JSON: {\"faces_a\":n,\"faces_b\":n,\"distance\":d,\"threshold\":t,\"match\":true|false}\n"
+                   "Detector (default photo): dlib's HOG, then MMOD when it finds no face; auto: fast (UltraFace),\n"
+                   "then MMOD. --refine N: N rounds of 5-point box refinement (README \"face\").\n"
                    "Exit 0 match, 1 no match, 3 unreadable image or no face in an image, 4 models.\n");
             return FM_EXIT_OK;
         }

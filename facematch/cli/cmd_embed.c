@@ -14,11 +14,12 @@ int cmd_embed(int argc, char **argv)
     int json = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
-            printf("usage: facematch embed IMG [--json] [--models DIR] [--detector auto|fast|mmod|hog] [--no-verify]\n"
+            printf("usage: facematch embed IMG [--json] [--models DIR] [--detector photo|auto|fast|mmod|hog] [--no-verify]\n"
                    "Detects every face in IMG and prints, per face (best score first): the box [l,t,r,b] (inclusive\n"
                    "dlib convention), the detector score, the 5 dlib landmarks and the 128-d dlib descriptor.\n"
                    "JSON: {\"faces\":[{\"box\":[l,t,r,b],\"score\":s,\"landmarks\":[[x,y],...],\"descriptor\":[...]}]}\n"
-                   "Detector (default auto): fast (UltraFace), then MMOD when it finds no face.\n"
+                   "Detector (default photo): dlib's HOG, then MMOD when it finds no face; auto: fast (UltraFace),\n"
+                   "then MMOD. --refine N: N rounds of 5-point box refinement (README \"face\").\n"
                    "Exit 0, 3 bad image, 4 models.\n");
             return FM_EXIT_OK;
         }

@@ -187,7 +187,7 @@ int cmd_eval(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             printf("usage: facematch eval (--pairs CSV | --identities CSV) --root DIR --out OUT.csv [--threads N]\n"
-                   "                      [--plot FILE.png] [--threshold T] [--models DIR] [--detector auto|fast|mmod|hog]\n"
+                   "                      [--plot FILE.png] [--threshold T] [--models DIR] [--detector photo|auto|fast|mmod|hog]\n"
                    "                      [--embedder dlib|fr512]\n"
                    "--embedder: dlib (default: 5 points, 150x150 chip, ResNet 128-d, Euclidean distance) or fr512\n"
                    "(dlib 68 points, 112x112 five-point alignment, fr_feature.onnx 512-d, distance 1 - cosine).\n"

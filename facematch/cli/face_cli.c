@@ -18,8 +18,10 @@ int face_cli_common_opt(const char *cmd, int argc, char **argv, int *i, face_cli
             o->detector = FM_DETECTOR_AUTO;
         else if (strcmp(v, "hog") == 0)
             o->detector = FM_DETECTOR_HOG;
+        else if (strcmp(v, "photo") == 0)
+            o->detector = FM_DETECTOR_PHOTO;
         else {
-            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--detector must be auto, fast, mmod or hog");
+            cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "--detector must be photo, auto, fast, mmod or hog");
             return -1;
         }
         o->detector_set = 1;
@@ -71,11 +73,13 @@ fm_status face_cli_engine_ex(fm_ctx *ctx, const face_cli_opts *o, int need_detec
     if (need_detector) {
         if (face_cli_refine(o))
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5);
-        if (!o->detector_set || o->detector == FM_DETECTOR_MMOD || o->detector == FM_DETECTOR_AUTO)
+        const fm_detector d = o->detector;
+        const int any = !o->detector_set;
+        if (any || d == FM_DETECTOR_MMOD || d == FM_DETECTOR_AUTO || d == FM_DETECTOR_PHOTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD);
-        if (!o->detector_set || o->detector == FM_DETECTOR_FAST || o->detector == FM_DETECTOR_AUTO)
+        if (any || d == FM_DETECTOR_FAST || d == FM_DETECTOR_AUTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT);
-        if (o->detector_set && o->detector == FM_DETECTOR_HOG)
+        if (any || d == FM_DETECTOR_HOG || d == FM_DETECTOR_PHOTO)
             cfg.models |= FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_HOG);
         /* the detector not asked for by name may be absent */
         cfg.optional_missing = !o->detector_set;
@@ -99,8 +103,13 @@ fm_detector face_cli_detector(const fm_engine *e, const face_cli_opts *o)
 {
     if (o->detector_set)
         return o->detector;
-    if (fm_engine_has_model(e, FM_MODEL_FP_DETECT))
-        return fm_engine_has_model(e, FM_MODEL_DLIB_MMOD) ? FM_DETECTOR_AUTO : FM_DETECTOR_FAST;
+    /* the best available for still photos (README "face"): HOG with MMOD fallback, else fast with MMOD fallback */
+    const int hog = fm_engine_has_model(e, FM_MODEL_DLIB_HOG), mmod = fm_engine_has_model(e, FM_MODEL_DLIB_MMOD),
+              fast = fm_engine_has_model(e, FM_MODEL_FP_DETECT);
+    if (hog)
+        return mmod ? FM_DETECTOR_PHOTO : FM_DETECTOR_HOG;
+    if (fast)
+        return mmod ? FM_DETECTOR_AUTO : FM_DETECTOR_FAST;
     return FM_DETECTOR_MMOD;
 }
 

@@ -388,10 +388,13 @@ typedef enum fm_detector {
     FM_DETECTOR_MMOD = 1,   /* dlib's MMOD CNN detector: slower, for hard cases (small, rotated, poor light) */
     FM_DETECTOR_AUTO = 2,   /* the fast detector; when it finds no face, MMOD (on a copy scaled down to at most
                                1024 px on a side; boxes mapped back). Needs both models */
-    FM_DETECTOR_HOG = 3     /* dlib's HOG frontal face detector (FM_MODEL_DLIB_HOG), reimplemented to give dlib's
+    FM_DETECTOR_HOG = 3,    /* dlib's HOG frontal face detector (FM_MODEL_DLIB_HOG), reimplemented to give dlib's
                                boxes and scores: frontal faces of about 80 px and larger (no upsampling), boxes in
                                exactly the convention the 5-point predictor was trained on (no mapping); score =
                                dlib's detection_confidence; min_score default 0.0 (dlib's adjust_threshold) */
+    FM_DETECTOR_PHOTO = 4   /* still photos: HOG; when it finds no face, MMOD (as AUTO). Needs both models. The
+                               CLI default for embed/compare/eval: on faces/identities.csv it equals dlib's reference
+                               pipeline where HOG finds a face (README "face"); camera frames keep FAST */
 } fm_detector;
 
 typedef struct fm_face_box {

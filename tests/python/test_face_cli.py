@@ -128,7 +128,8 @@ def test_eval_outputs(tmp_path):
     with open(out) as f:
         got = list(csv.reader(f))
     assert got[0] == ["path_a", "path_b", "same", "distance"] and len(got) == s["pairs"] + 1
-    # the distances are those of dlib's pipeline within the detector-induced tolerance: compare with the oracle
+    # the default detector (photo: HOG, MMOD fallback) gives dlib's HOG boxes, so the distances are those of dlib's
+    # own pipeline (HOG, largest face, 5 points, chip, ResNet) run by the oracle, up to float rounding
     ref = _oracle(oracle, models, [os.path.join(data_dir(), p) for p, _ in rows])
     desc = {p: ref[os.path.join(data_dir(), p)].get("desc") for p, _ in rows}
     diffs = []
@@ -136,7 +137,7 @@ def test_eval_outputs(tmp_path):
         assert same == str(int([i for p, i in rows if p == a][0] == [i for p, i in rows if p == b][0]))
         if d and desc[a] and desc[b]:
             diffs.append(abs(float(d) - math.dist(desc[a], desc[b])))
-    assert diffs and sorted(diffs)[len(diffs) // 2] < 0.03
+    assert diffs and max(diffs) < 1e-3
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

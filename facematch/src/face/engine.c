@@ -439,17 +439,22 @@ fm_status fm_detect(fm_ctx *ctx, const fm_engine *engine, const fm_image *img, c
         opt = *opt_in;
     else
         fm_detect_options_init(&opt);
-    const int auto_det = opt.detector == FM_DETECTOR_AUTO;
+    const int fallback = opt.detector == FM_DETECTOR_AUTO || opt.detector == FM_DETECTOR_PHOTO;
     if (isnan(opt.min_score))
         opt.min_score = (opt.detector == FM_DETECTOR_MMOD || opt.detector == FM_DETECTOR_HOG) ? 0.0f : 0.7f;
     if (!isfinite(opt.min_score) || !(opt.nms_iou >= 0 && opt.nms_iou <= 1) || opt.min_size < 0 || opt.refine < 0 ||
         opt.refine > FM_DETECT_MAX_REFINE)
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_detect: invalid options");
-    if (!auto_det)
+    if (!fallback)
         return detect_one(ctx, engine, img, &opt, faces, cap, count);
-    if (!engine->fast || !engine->mmod)
+    if (opt.detector == FM_DETECTOR_AUTO && (!engine->fast || !engine->mmod))
         return fm_fail(ctx, FM_ERR_MODEL_MISSING, "FM_DETECTOR_AUTO needs fr_detect.onnx and the MMOD model");
-    opt.detector = FM_DETECTOR_FAST;
+    if (opt.detector == FM_DETECTOR_PHOTO && (!engine->hog || !engine->mmod))
+        return fm_fail(ctx, FM_ERR_MODEL_MISSING, "FM_DETECTOR_PHOTO needs the HOG and the MMOD models");
+    /* first stage: its own default min_score unless one was given */
+    opt.detector = opt.detector == FM_DETECTOR_AUTO ? FM_DETECTOR_FAST : FM_DETECTOR_HOG;
+    if (!opt_in || isnan(opt_in->min_score))
+        opt.min_score = opt.detector == FM_DETECTOR_HOG ? 0.0f : 0.7f;
     fm_status st = detect_one(ctx, engine, img, &opt, faces, cap, count);
     if (st != FM_OK || *count > 0)
         return st;
