@@ -231,11 +231,17 @@ def test_manifest_is_well_formed():
     files = set()
     for r in rows:
         assert re.fullmatch(r"[a-z0-9_]+", r["id"])
-        assert re.fullmatch(r"(@[\w.-]+/)?[\w.-]+@\d+\.\d+\.\d+", r["source"]), r
-        assert re.fullmatch(r"[0-9a-f]{64}", r["tarball_sha256"])
         assert re.fullmatch(r"[0-9a-f]{64}", r["sha256"])
-        assert r["path"].startswith("package/") and ".." not in r["path"]
-        assert tarball.setdefault(r["source"], r["tarball_sha256"]) == r["tarball_sha256"]
+        if r["source"].startswith("deb-extract:"):
+            # a file written by models/tools/extract_<id>.cpp built against a pinned Debian package
+            assert re.fullmatch(r"deb-extract:[a-z0-9.+-]+@\d+\.\d+\.\d+", r["source"]), r
+            assert r["tarball_sha256"] == "-" and "/" not in r["path"] and not r["path"].startswith(".")
+            assert os.path.isfile(os.path.join(REPO, "models", "tools", "extract_%s.cpp" % r["id"]))
+        else:
+            assert re.fullmatch(r"(@[\w.-]+/)?[\w.-]+@\d+\.\d+\.\d+", r["source"]), r
+            assert re.fullmatch(r"[0-9a-f]{64}", r["tarball_sha256"])
+            assert r["path"].startswith("package/") and ".." not in r["path"]
+            assert tarball.setdefault(r["source"], r["tarball_sha256"]) == r["tarball_sha256"]
         name = r["path"].rsplit("/", 1)[-1]
         assert name not in files
         files.add(name)
