@@ -2164,12 +2164,9 @@ static fm_status compile(fm_ctx *ctx, onnx_model *m)
         return st;
     m->scratch_floats = 0;
     for (int si = 0; si < m->nsteps; si++) {
-        step *s = &m->steps[si];
+        const step *s = &m->steps[si];
         if (s->kind == S_CONV) {
             const val *x = &m->vals[s->in[0]];
-            /* after Conv+BN / activation fusion: let the conv pick its kernel (Winograd) for its fixed input size */
-            if ((st = nn_conv_plan_input(&s->conv, (int)x->dims[2], (int)x->dims[3], ctx)) != FM_OK)
-                return st;
             size_t n = nn_conv_scratch(&s->conv, (int)x->dims[2], (int)x->dims[3], 1);
             if (n > m->scratch_floats)
                 m->scratch_floats = n;
