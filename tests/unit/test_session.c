@@ -311,6 +311,69 @@ static void run_static(const char *what, const fm_session_policy *pol)
     fm_image_destroy(face);
 }
 
+/* The liveness models come from the policy (the engine does not hold them): a wrong directory fails, the same
+ * models given as bytes in memory work with that wrong directory; malformed policy combinations are refused. */
+static void test_models_and_policy(void)
+{
+    fm_image *face = load("faces/deepface/tests/unit/dataset/img1.jpg");
+    REQUIRE(face);
+    fm_session_policy pol;
+    fm_session_policy_init(&pol);
+    CHECK(isnan(pol.turn_degrees) && isnan(pol.nod_degrees) && pol.verify_models == 1 && pol.models_dir == NULL &&
+          pol.observe == 0 && pol.max_pitch_degrees > pol.max_pose_degrees);
+    fm_session *s = NULL;
+    pol.models_dir = "/nonexistent/facematch-models";
+    fm_status st = fm_session_create(g_ctx, g_eng, face, nonce16, 16, &pol, &s);
+    CHECK_MSG(st != FM_OK && s == NULL, "a missing liveness models_dir was not noticed (%s)", fm_status_name(st));
+    CHECK(strstr(fm_ctx_errmsg(g_ctx), "fr_liveness") != NULL || strstr(fm_ctx_errmsg(g_ctx), "nonexistent"));
+    /* the same models from memory */
+    char path[8192];
+    void *buf[2] = {NULL, NULL};
+    size_t len[2] = {0, 0};
+    const char *files[2] = {"fr_liveness.onnx", "fr_eye.onnx"};
+    char mdir[4096];
+    for (int i = 0; i < 2 && fm_models_default_dir(mdir, sizeof mdir) == FM_OK; i++) {
+        snprintf(path, sizeof path, "%s/%s", mdir, files[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            break;
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        buf[i] = n > 0 ? malloc((size_t)n) : NULL;
+        if (buf[i] && fread(buf[i], 1, (size_t)n, f) == (size_t)n)
+            len[i] = (size_t)n;
+        fclose(f);
+    }
+    if (len[0] && len[1]) {
+        pol.liveness_model = buf[0], pol.liveness_model_len = len[0];
+        pol.eye_model = buf[1], pol.eye_model_len = len[1];
+        CHECK_STATUS(fm_session_create(g_ctx, g_eng, face, nonce16, 16, &pol, &s), FM_OK);
+        fm_session_destroy(s);
+        s = NULL;
+        /* a corrupted model byte is caught by the manifest hash */
+        ((uint8_t *)buf[0])[len[0] / 2] ^= 0x55;
+        CHECK_STATUS(fm_session_create(g_ctx, g_eng, face, nonce16, 16, &pol, &s), FM_ERR_MODEL_HASH);
+    }
+    free(buf[0]);
+    free(buf[1]);
+    fm_session_policy_init(&pol);
+    pol.liveness_model = face; /* bytes without a length */
+    CHECK_STATUS(fm_session_create(g_ctx, g_eng, face, nonce16, 16, &pol, &s), FM_ERR_INVALID_ARGUMENT);
+    fm_session_policy_init(&pol);
+    pol.observe = 1;
+    pol.test_n_steps = 1;
+    pol.test_actions[0] = FM_ACTION_BLINK;
+    CHECK_STATUS(fm_session_create(g_ctx, g_eng, face, nonce16, 16, &pol, &s), FM_ERR_INVALID_ARGUMENT);
+    fm_session_policy_init(&pol);
+    pol.turn_degrees = 2;
+    CHECK_STATUS(fm_session_create(g_ctx, g_eng, face, nonce16, 16, &pol, &s), FM_ERR_INVALID_ARGUMENT);
+    fm_session_policy_init(&pol);
+    pol.max_pitch_degrees = 0;
+    CHECK_STATUS(fm_session_create(g_ctx, g_eng, face, nonce16, 16, &pol, &s), FM_ERR_INVALID_ARGUMENT);
+    fm_image_destroy(face);
+}
+
 /* A finished session's result signs into a verdict that verifies and states what the session found. */
 static void test_verdict_from_session(void)
 {
@@ -381,6 +444,9 @@ static void test_static_photo(void)
         snprintf(what, sizeof what, "static photo, fixed %s", fm_challenge_action_name((fm_challenge_action)a));
         run_static(what, &p);
     }
+    fm_session_policy_init(&p);
+    p.observe = 1; /* nothing asked, never ends early: still never a match */
+    run_static("static photo, observe only", &p);
 }
 
 int main(void)
@@ -404,6 +470,7 @@ int main(void)
         fm_ctx_destroy(g_ctx);
         return test_finish();
     }
+    RUN(test_models_and_policy);
     RUN(test_timestamps);
     RUN(test_second_face);
     RUN(test_verdict_from_session);
