@@ -229,7 +229,7 @@ void lv_motion_init(lv_motion_detector *d, const lv_motion_params *p /* NULL = d
  * starts it and it follows the head slowly while the head is near it and no sweep is in progress. */
 void lv_motion_set_neutral(lv_motion_detector *d, double yaw0, double pitch0);
 /* Feeds one frame's pose (NaN = none this frame); the detector works on the median of the last 3 samples.
- * A nod is cancelled when the yaw leaves neutral by more than half a turn (pitch couples with large yaw). Returns 1 and fills *ev when a motion completed, else 0. */
+ * A nod is cancelled when the yaw leaves neutral by more than 0.8 of a turn (pitch couples with large yaw). Returns 1 and fills *ev when a motion completed, else 0. */
 int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv_motion_event *ev);
 const char *lv_motion_name(lv_motion m);
 

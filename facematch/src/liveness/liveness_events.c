@@ -286,7 +286,7 @@ int lv_motion_push(lv_motion_detector *d, double t, double yaw, double pitch, lv
             continue;
         if (v[k] > d->peak[k])
             d->peak[k] = v[k];
-        if (k == 2 && fabs(dy) > 0.5 * d->p.turn_deg) {
+        if (k == 2 && fabs(dy) > 0.8 * d->p.turn_deg) {
             reset_axis(d, k); /* pitch measured during a large turn is not a nod */
             continue;
         }
