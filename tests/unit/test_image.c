@@ -437,6 +437,32 @@ static uint8_t *opj_write(int jp2, int w, int h, int nc, const int *prec, const 
     return m.p;
 }
 
+/* One grey component of prec bits (signed: shifted by 2^(prec-1) first) written by OpenJPEG (jp2: JP2 box, else raw
+ * J2K) decodes to round((v [+ 2^(prec-1)]) * 255 / (2^prec - 1)) exactly. */
+static void check_grey_depth(int W, int H, int32_t *a, int jp2, int prec, int sgn)
+{
+    int pr[1] = {prec}, sg[1] = {sgn}, d1[1] = {1};
+    int32_t *data[1] = {a};
+    size_t len;
+    uint8_t *f = opj_write(jp2, W, H, 1, pr, sg, d1, d1, data, OPJ_CLRSPC_GRAY, &len);
+    REQUIRE(f);
+    fm_image *im = NULL;
+    fm_image_info info;
+    CHECK_STATUS(fm_image_decode(ctx, f, len, FM_PIX_NONE, &im, &info), FM_OK);
+    if (im) {
+        const uint8_t *p = fm_image_plane(im, 0, NULL);
+        double maxval = (double)((1u << prec) - 1), shift = sgn ? (double)(1u << (prec - 1)) : 0.0;
+        int bad = 0;
+        for (int i = 0; i < W * H; i++)
+            bad += p[i] != (uint8_t)floor((a[i] + shift) * 255.0 / maxval + 0.5);
+        CHECK_MSG(bad == 0 && info.format == (jp2 ? FM_FORMAT_JP2 : FM_FORMAT_J2K) && info.bit_depth == prec &&
+                      info.channels == 1,
+                  "%d-bit %s grey: %d samples off", prec, sgn ? "signed" : "unsigned", bad);
+        fm_image_destroy(im);
+    }
+    free(f);
+}
+
 static void test_jp2_depths(void)
 {
     const int W = 40, H = 30;
@@ -448,41 +474,11 @@ static void test_jp2_depths(void)
     /* 12-bit grey, unsigned, raw J2K */
     for (int i = 0; i < W * H; i++)
         a[i] = (i * 37) % 4096;
-    {
-        int prec[1] = {12}, sg[1] = {0}, d1[1] = {1};
-        int32_t *data[1] = {a};
-        uint8_t *f = opj_write(0, W, H, 1, prec, sg, d1, d1, data, OPJ_CLRSPC_GRAY, &len);
-        REQUIRE(f);
-        CHECK_STATUS(fm_image_decode(ctx, f, len, FM_PIX_NONE, &im, &info), FM_OK);
-        if (im) {
-            const uint8_t *p = fm_image_plane(im, 0, NULL);
-            int bad = 0;
-            for (int i = 0; i < W * H; i++)
-                bad += p[i] != (uint8_t)floor(a[i] * 255.0 / 4095 + 0.5);
-            CHECK(bad == 0 && info.format == FM_FORMAT_J2K && info.bit_depth == 12 && info.channels == 1);
-            fm_image_destroy(im);
-        }
-        free(f);
-    }
+    check_grey_depth(W, H, a, 0, 12, 0);
     /* 16-bit signed grey in JP2: -32768 -> 0, 32767 -> 255 */
     for (int i = 0; i < W * H; i++)
         a[i] = (i * 977) % 65536 - 32768;
-    {
-        int prec[1] = {16}, sg[1] = {1}, d1[1] = {1};
-        int32_t *data[1] = {a};
-        uint8_t *f = opj_write(1, W, H, 1, prec, sg, d1, d1, data, OPJ_CLRSPC_GRAY, &len);
-        REQUIRE(f);
-        CHECK_STATUS(fm_image_decode(ctx, f, len, FM_PIX_NONE, &im, &info), FM_OK);
-        if (im) {
-            const uint8_t *p = fm_image_plane(im, 0, NULL);
-            int bad = 0;
-            for (int i = 0; i < W * H; i++)
-                bad += p[i] != (uint8_t)floor((a[i] + 32768) * 255.0 / 65535 + 0.5);
-            CHECK(bad == 0 && info.format == FM_FORMAT_JP2 && info.bit_depth == 16);
-            fm_image_destroy(im);
-        }
-        free(f);
-    }
+    check_grey_depth(W, H, a, 1, 16, 1);
     /* sYCC 4:2:0 (chroma subsampled 2x2), 8-bit: upsampled by replication, BT.601 full-range matrix */
     {
         const int CW = W / 2, CHh = H / 2;
