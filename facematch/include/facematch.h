@@ -408,8 +408,9 @@ typedef struct fm_detect_options {
                                0.7 (fast), 0.0 (MMOD: dlib's adjust_threshold, may be negative) */
     float nms_iou;          /* non-maximum suppression overlap; default 0.3 (fast); MMOD uses its trained rules */
     int min_size;           /* ignore faces whose width is smaller, pixels; default 0 */
-    int upsample;           /* MMOD only: 1 = double the image first (finds ~40 px faces); default 0.
-                               Not implemented yet: 1 gives FM_ERR_UNSUPPORTED */
+    int upsample;           /* MMOD (and the MMOD stage of AUTO/PHOTO) only: 1 = dlib's pyramid_up first (image
+                               about doubled, finds ~40 px faces; boxes mapped back as dlib's
+                               cnn_face_detection_model_v1 does; the CNN sees ~4x the pixels); default 0 */
     int refine;             /* rounds of box refinement, 0..FM_DETECT_MAX_REFINE (needs the 5-point predictor):
                                fit dlib's 5 points in the box, replace the box by dlib's HOG-detector box estimated
                                from them, repeat. Brings fast-detector boxes closer to dlib's (mean IoU 0.78 ->

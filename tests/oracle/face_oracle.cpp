@@ -9,6 +9,9 @@
 //   I <path> <width> <height>
 //   H <n> then n x (l t r b)            frontal HOG detector boxes (dlib order)
 //   M <n> then n x (l t r b score)      MMOD CNN detector boxes (only with --mmod)
+//   MU <n> then n x (l t r b score)     MMOD on pyramid_up(img) (pyramid_down<2>), boxes mapped back with
+//                                       rect_down, as cnn_face_detection_model_v1 with upsample_num_times=1
+//                                       (only with --mmod-up)
 //   B l t r b | B none                  reference box: largest HOG box, else largest MMOD box
 //   P5 x y ... (5 points), P68 x y ... (68 points) on the reference box
 //   C <file>                            150x150 chip (raw RGB) from get_face_chip_details(sp5, 150, 0.25)
@@ -66,12 +69,13 @@ static void print_desc(char tag, const matrix<float, 0, 1> &d)
 int main(int argc, char **argv)
 {
     std::string models, chips_dir, desc_chip;
-    bool do_mmod = false, hog_scores = false;
+    bool do_mmod = false, do_mmod_up = false, hog_scores = false;
     std::vector<std::string> images;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--models" && i + 1 < argc) models = argv[++i];
         else if (a == "--mmod") do_mmod = true;
+        else if (a == "--mmod-up") do_mmod_up = true;
         else if (a == "--hog-scores") hog_scores = true;
         else if (a == "--chips" && i + 1 < argc) chips_dir = argv[++i];
         else if (a == "--desc-chip" && i + 1 < argc) desc_chip = argv[++i];
@@ -124,7 +128,7 @@ int main(int argc, char **argv)
         deserialize(models + "/shape_predictor_68_face_landmarks.dat") >> sp68;
         frontal_face_detector hog = get_frontal_face_detector();
         mmod_net_type mmod;
-        if (do_mmod)
+        if (do_mmod || do_mmod_up)
             deserialize(models + "/mmod_human_face_detector.dat") >> mmod;
         int idx = 0;
         for (const auto &path : images) {
@@ -154,6 +158,18 @@ int main(int argc, char **argv)
                 if (!have)
                     for (auto &d : md)
                         if (!have || d.rect.area() > ref.area()) { ref = d.rect; have = true; }
+            }
+            if (do_mmod_up) {
+                pyramid_down<2> pyr;
+                matrix<rgb_pixel> up;
+                pyramid_up(img, up, pyr);
+                auto md = mmod(up);
+                std::printf("MU %zu", md.size());
+                for (auto &d : md) {
+                    rectangle r = pyr.rect_down(d.rect);
+                    std::printf(" %ld %ld %ld %ld %.9g", r.left(), r.top(), r.right(), r.bottom(), d.detection_confidence);
+                }
+                std::printf("\n");
             }
             if (have) {
                 std::printf("B %ld %ld %ld %ld\n", ref.left(), ref.top(), ref.right(), ref.bottom());

@@ -11,6 +11,7 @@
 
 #include "internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,13 +264,102 @@ static int overlaps(const fm_mmod *m, const det *a, const det *b)
 
 static long round_half(double v) { return (long)floor(v + 0.5); }
 
+/* dlib's pyramid_up(img, pyramid_down<2>) for an RGB image: the output is the size of rect_up(get_rect(img)),
+ * (2w + 2) x (2h + 1), filled by dlib's RGB resize_image(..., interpolate_bilinear) (interpolation.h), reproduced
+ * operation by operation: source positions accumulate in double per row; along a row, blocks of 4 output pixels
+ * use float positions that accumulate 4 * x_scale (dlib's simd4f path: float weights, float sums, truncation to
+ * int) while the 4th pixel's right neighbour lies inside the image; the remaining pixels use double weights and
+ * truncate. */
+static void pyramid_up_rgb(const uint8_t *in, int w, int h, int stride, uint8_t *out, int ow, int oh)
+{
+    const double xs = (double)(w - 1) / (double)(ow - 1 > 1 ? ow - 1 : 1);
+    const double ys = (double)(h - 1) / (double)(oh - 1 > 1 ? oh - 1 : 1);
+    double y = -ys;
+    for (int r = 0; r < oh; r++) {
+        y += ys;
+        const long top = (long)floor(y), bot = top + 1 < h - 1 ? top + 1 : h - 1;
+        const double tb = y - (double)top;
+        const uint8_t *rt = in + (size_t)top * (size_t)stride, *rb = in + (size_t)bot * (size_t)stride;
+        uint8_t *o = out + (size_t)r * (size_t)ow * 3;
+        const float ftb = (float)tb, finv_tb = (float)(1 - tb), fstep = (float)(4 * xs);
+        const double x0 = -4 * xs;
+        float fx[4] = {(float)x0, (float)(x0 + xs), (float)(x0 + 2 * xs), (float)(x0 + 3 * xs)};
+        long c = 0;
+        for (;; c += 4) {
+            int li[4], ri[4];
+            float wtl[4], wtr[4], wbl[4], wbr[4];
+            for (int k = 0; k < 4; k++) {
+                fx[k] += fstep;
+                li[k] = (int)fx[k]; /* truncation, as _mm_cvttps_epi32 */
+                float lr = fx[k] - (float)li[k], inv_lr = 1 - lr;
+                ri[k] = li[k] + 1;
+                wtl[k] = finv_tb * inv_lr;
+                wtr[k] = finv_tb * lr;
+                wbl[k] = ftb * inv_lr;
+                wbr[k] = ftb * lr;
+            }
+            if (ri[3] >= w)
+                break;
+            for (int k = 0; k < 4; k++)
+                for (int ch = 0; ch < 3; ch++) {
+                    float v = wtl[k] * (float)rt[3 * li[k] + ch] + wtr[k] * (float)rt[3 * ri[k] + ch] +
+                              wbl[k] * (float)rb[3 * li[k] + ch] + wbr[k] * (float)rb[3 * ri[k] + ch];
+                    o[3 * (c + k) + ch] = (uint8_t)(int)v;
+                }
+        }
+        double x = -xs + (double)c * xs;
+        for (; c < ow; c++) {
+            x += xs;
+            const long l = (long)floor(x), rr = l + 1 < w - 1 ? l + 1 : w - 1;
+            const double lr = x - (double)l;
+            for (int ch = 0; ch < 3; ch++) {
+                double v = (1 - tb) * ((1 - lr) * rt[3 * l + ch] + lr * rt[3 * rr + ch]) +
+                           tb * ((1 - lr) * rb[3 * l + ch] + lr * rb[3 * rr + ch]);
+                o[3 * c + ch] = (uint8_t)v;
+            }
+        }
+    }
+}
+
+/* Upsample once (pyramid_up), detect, and map the boxes back with pyramid_down<2>::rect_down (rounded to integers
+ * as dlib's rectangle conversion does), as dlib's cnn_face_detection_model_v1 does for upsample_num_times = 1. */
+static fm_status detect_upsampled(const fm_mmod *m, fm_ctx *ctx, const uint8_t *rgb, int w, int h, int stride,
+                                  double adjust_threshold, fm_mmod_det **dets_out, size_t *nout, int threads)
+{
+    if (w < 1 || h < 1)
+        return FM_OK;
+    if (w > (INT_MAX - 2) / 2 || h > (INT_MAX - 1) / 2)
+        return fm_fail(ctx, FM_ERR_LIMIT, "image too large to upsample");
+    const int ow = 2 * w + 2, oh = 2 * h + 1;
+    size_t bytes;
+    if (fm_mul_size((size_t)ow * 3, (size_t)oh, &bytes) || bytes > ((size_t)1 << 31))
+        return fm_fail(ctx, FM_ERR_LIMIT, "image too large to upsample");
+    uint8_t *up = (uint8_t *)malloc(bytes);
+    if (!up)
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory for the upsampled image");
+    pyramid_up_rgb(rgb, w, h, stride, up, ow, oh);
+    fm_status st = fm_mmod_detect(m, ctx, up, ow, oh, ow * 3, adjust_threshold, 0, dets_out, nout, threads);
+    fm_wipe(up, bytes); /* a face image */
+    free(up);
+    for (size_t i = 0; st == FM_OK && i < *nout; i++) {
+        fm_mmod_det *d = &(*dets_out)[i];
+        d->l = (double)round_half(d->l / 2.0 - 1.25);
+        d->t = (double)round_half(d->t / 2.0 - 0.75);
+        d->r = (double)round_half(d->r / 2.0 - 1.25);
+        d->b = (double)round_half(d->b / 2.0 - 0.75);
+    }
+    return st;
+}
+
 fm_status fm_mmod_detect(const fm_mmod *m, fm_ctx *ctx, const uint8_t *rgb, int w, int h, int stride,
                          double adjust_threshold, int upsample, fm_mmod_det **dets_out, size_t *nout, int threads)
 {
     *dets_out = NULL;
     *nout = 0;
+    if (upsample < 0 || upsample > 1)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "MMOD upsample must be 0 or 1");
     if (upsample)
-        return fm_fail(ctx, FM_ERR_UNSUPPORTED, "MMOD upsampling is not implemented");
+        return detect_upsampled(m, ctx, rgb, w, h, stride, adjust_threshold, dets_out, nout, threads);
     irect rects[MMOD_MAX_LEVELS];
     int nrects;
     long NR, NC;
