@@ -287,6 +287,40 @@ static void test_missing_model(void)
     fm_engine_destroy(e);
 }
 
+/* odd sizes: tiny, thin and non-multiple-of-8 images give no crash and a clean status (no faces in noise) */
+static void test_odd_sizes(void)
+{
+    fm_engine *e = NULL;
+    CHECK_STATUS(engine_from(model, model_len, &e), FM_OK);
+    if (!e)
+        return;
+    const int sizes[][2] = {{1, 1}, {2, 2}, {3, 3}, {8, 8}, {17, 17}, {23, 24}, {80, 80}, {81, 97}, {700, 3},
+                            {3, 700}, {64, 400}, {333, 65}};
+    uint32_t seed = 99;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        fm_image *img = NULL;
+        REQUIRE(fm_image_create(ctx, FM_PIX_RGB24, sizes[s][0], sizes[s][1], &img) == FM_OK);
+        int stride = 0;
+        uint8_t *p = fm_image_pixels(img, 0, &stride);
+        for (int y = 0; y < sizes[s][1]; y++)
+            for (int x = 0; x < 3 * sizes[s][0]; x++) {
+                seed = seed * 1664525u + 1013904223u;
+                p[(size_t)y * stride + x] = (uint8_t)(seed >> 24);
+            }
+        fm_detect_options o;
+        fm_detect_options_init(&o);
+        o.detector = FM_DETECTOR_HOG;
+        o.min_score = -0.5f; /* a lower threshold exercises the scan and NMS on noise */
+        fm_face_box f[32];
+        size_t n = 0;
+        CHECK_STATUS(fm_detect(ctx, e, img, &o, f, 32, &n), FM_OK);
+        o.upsample = 1;
+        CHECK_STATUS(fm_detect(ctx, e, img, &o, f, 32, &n), FM_ERR_UNSUPPORTED);
+        fm_image_destroy(img);
+    }
+    fm_engine_destroy(e);
+}
+
 /* ---- against dlib ------------------------------------------------------------------------------------------------ */
 
 #define MAXIMG 4096
@@ -428,6 +462,7 @@ int main(void)
     }
     RUN(test_malformed);
     RUN(test_missing_model);
+    RUN(test_odd_sizes);
     const char *data = test_data_dir();
     if (!data) {
         fprintf(stderr, "SKIP part: ../shared/data not found (set FM_DATA_DIR)\n");
