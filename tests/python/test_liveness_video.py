@@ -32,7 +32,7 @@ def test_zju_blinks_frontal_and_upward():
     sets = {k: lv.pr([r for r in rows if r["kind"] == k]) for k in ("frontal_avi", "frontal_mp4", "upward")}
     pf, rf, *_ = lv.pr([r for r in rows if r["view"] == "frontal"])
     print("frontal P %.3f R %.3f" % (pf, rf), {k: (round(v[0], 3), round(v[1], 3)) for k, v in sets.items()})
-    # measured 2026-11-23 (README): frontal P 0.980 R 0.908 (99/109); AVI P 0.988 R 0.944; MP4 re-encodes
+    # measured 2026-11-23 (README): frontal P 0.990 R 0.908 (99/109); AVI P 1.000 R 0.944; MP4 re-encodes
     # P 0.938 R 0.750; upward P 0.950 R 0.950. The target (R >= 0.9 at P >= 0.9 on frontal clips):
     assert pf >= 0.90
     assert rf >= 0.90
