@@ -15,6 +15,7 @@ the clip: frame n sits at (n - 1) * T_last / (N - 1). This uses the annotation's
 import math
 import os
 import subprocess
+import threading
 
 import cv2
 
@@ -39,6 +40,11 @@ def run_clip(path, max_seconds=None, pad_every=0, max_width=None):
     if pad_every:
         cmd += ["--pad-every", str(pad_every)]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    # drain stdout concurrently: the tool prints a line (or two) per frame and would block on a full pipe while we
+    # block writing the next frame
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.append(p.stdout.read()))
+    reader.start()
     i = 0
     last_t = -1.0
     frames = []
@@ -61,10 +67,11 @@ def run_clip(path, max_seconds=None, pad_every=0, max_width=None):
             p.stdin.write(b"FRAME %.6f %d %d\n" % (t, w, h))
             p.stdin.write(rgb.tobytes())
             i += 1
-        p.stdin.close()
-        out = p.stdout.read().decode()
     finally:
+        p.stdin.close()
+        reader.join()
         p.wait()
+    out = b"".join(chunks).decode()
     if p.returncode != 0:
         raise RuntimeError("bench_liveness --stream failed (%d)" % p.returncode)
     events = []
