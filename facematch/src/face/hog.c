@@ -12,6 +12,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef float v4f __attribute__((vector_size(16)));
 typedef int v4i __attribute__((vector_size(16)));
@@ -314,6 +317,19 @@ static inline int orientation(float gx, float gy)
     return bo;
 }
 
+/* correctly rounded square root per lane (the same values as sqrtf) */
+static inline v4f vsqrt4(v4f a)
+{
+#if defined(__SSE2__)
+    return (v4f)_mm_sqrt_ps((__m128)a);
+#else
+    v4f r;
+    for (int k = 0; k < 4; k++)
+        r[k] = sqrtf(a[k]);
+    return r;
+#endif
+}
+
 static inline v4f sel4(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & (v4i)b)); }
 
 static inline v4f load4(const float *p)
@@ -384,8 +400,6 @@ size_t fm_fhog_extract(const uint8_t *rgb, int w, int h, int stride, int cell, i
             /* dlib's simd8f block: the gradient with the largest magnitude (a tie goes to the later channel) and
              * its orientation bin, 8 pixels at a time; the histogram votes stay in pixel order */
             /* (two 4-wide halves: 16-byte vectors map straight onto SSE2) */
-            float len[8];
-            int bo[8];
             for (int hf = 0; hf < 8; hf += 4) {
                 v4f gx = {0}, gy = {0}, l0 = {0};
                 for (int c = 0; c < 3; c++) {
@@ -415,23 +429,24 @@ size_t fm_fhog_extract(const uint8_t *rgb, int w, int h, int stride, int cell, i
                     best = sel4(m, dot, best);
                     b = (m & (o + 9)) | (~m & b);
                 }
-                memcpy(len + hf, &l0, sizeof l0);
-                memcpy(bo + hf, &b, sizeof b);
-            }
-            for (int k = 0; k < 8; k++) {
-                const int xk = x + k;
-                const float v = sqrtf(len[k]);
-                const float xp = ((float)xk + 0.5f) / (float)cell + 0.5f;
-                const int ixp = (int)xp;
-                float vx0 = xp - (float)ixp;
-                float vx1 = 1.0f - vx0;
-                const int o = bo[k];
+                /* bilinear weights, lane-wise as dlib: xp = (x + 0.5) / cell + 0.5, truncated; v = sqrt(len) */
+                const v4f xx = {(float)(x + hf), (float)(x + hf + 1), (float)(x + hf + 2), (float)(x + hf + 3)};
+                const v4f xp = (xx + 0.5f) / (float)cell + 0.5f;
+                const v4i ixp = __builtin_convertvector(xp, v4i);
+                v4f vx0 = xp - __builtin_convertvector(ixp, v4f);
+                v4f vx1 = 1.0f - vx0;
+                const v4f v = vsqrt4(l0);
                 vx1 *= v;
                 vx0 *= v;
-                h0[(size_t)ixp * 18 + o] += vy1 * vx1;
-                h1[(size_t)ixp * 18 + o] += vy0 * vx1;
-                h0[(size_t)(ixp + 1) * 18 + o] += vy1 * vx0;
-                h1[(size_t)(ixp + 1) * 18 + o] += vy0 * vx0;
+                const v4f v11 = vy1 * vx1, v01 = vy0 * vx1, v10 = vy1 * vx0, v00 = vy0 * vx0;
+                for (int k = 0; k < 4; k++) {
+                    const int o = b[k];
+                    const size_t i0 = (size_t)ixp[k] * 18 + (size_t)o;
+                    h0[i0] += v11[k];
+                    h1[i0] += v01[k];
+                    h0[i0 + 18] += v10[k];
+                    h1[i0 + 18] += v00[k];
+                }
             }
         }
         for (; x < visible_nc; x++) {
