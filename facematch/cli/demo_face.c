@@ -242,13 +242,27 @@ static int push(fm_ctx *ctx, fm_session *s, const fm_image *img, int64_t ts, FIL
     return fb.state == FM_SESSION_DONE || fb.state == FM_SESSION_FAILED;
 }
 
+fm_status demo_picture(fm_ctx *ctx, const char *spec, fm_image **out)
+{
+    const char *at = strrchr(spec, '@');
+    char path[4096];
+    char *end = NULL;
+    double t = at ? strtod(at + 1, &end) : 0;
+    if (at && end && *end == '\0' && end != at + 1 && t >= 0 && (size_t)(at - spec) < sizeof path) {
+        memcpy(path, spec, (size_t)(at - spec));
+        path[at - spec] = '\0';
+        return demo_video_frame(ctx, path, t, out);
+    }
+    return fm_image_load(ctx, spec, FM_PIX_RGB24, out, NULL);
+}
+
 fm_status demo_session_still(fm_ctx *ctx, const fm_engine *eng, const fm_image *portrait, const uint8_t *nonce,
-                             size_t nonce_len, const fm_session_policy *pol, const char *photo, double seconds,
+                             size_t nonce_len, const fm_session_policy *pol, const fm_image *photo, double seconds,
                              double fps, FILE *out, fm_session_result *res)
 {
     fm_image *img = NULL;
     fm_session *s = NULL;
-    fm_status st = fm_image_load(ctx, photo, FM_PIX_RGB24, &img, NULL);
+    fm_status st = fm_image_convert(ctx, photo, FM_PIX_RGB24, &img);
     if (st == FM_OK)
         st = fm_session_create(ctx, eng, portrait, nonce, nonce_len, pol, &s);
     if (st != FM_OK)
@@ -258,7 +272,7 @@ fm_status demo_session_still(fm_ctx *ctx, const fm_engine *eng, const fm_image *
     int W = fm_image_width(img), H = fm_image_height(img);
     const int J = 6; /* hand shake: up to 6 px */
     if (W <= 2 * J || H <= 2 * J) {
-        st = fail(ctx, FM_ERR_INVALID_ARGUMENT, "%s: too small", photo);
+        st = fail(ctx, FM_ERR_INVALID_ARGUMENT, "the attack photo is too small");
         goto out;
     }
     uint32_t rng = 12345u;
@@ -330,6 +344,30 @@ static fm_status play(fm_ctx *ctx, fm_session *s, const char *clip, double start
         }
     }
 out:
+    fmcap_close(cap);
+    return st;
+}
+
+fm_status demo_video_frame(fm_ctx *ctx, const char *video, double t, fm_image **out)
+{
+    char err[512];
+    fmcap *cap = NULL;
+    *out = NULL;
+    if (fmcap_open_video(video, 0, &cap, err, sizeof err) != 0)
+        return fail(ctx, FM_ERR_IO, "%s", err);
+    fm_status st = FM_OK;
+    fmcap_frame f;
+    if (fmcap_set_segment(cap, t, 0) != 0 || fmcap_next(cap, &f) != 1) {
+        st = fail(ctx, FM_ERR_IO, "%s: no frame at %.2f s", video, t);
+    } else {
+        const uint8_t *planes[1] = {f.bgr};
+        int strides[1] = {f.stride};
+        fm_image *img = NULL;
+        st = fm_image_wrap(ctx, FM_PIX_BGR24, f.width, f.height, planes, strides, 0, &img);
+        if (st == FM_OK)
+            st = fm_image_convert(ctx, img, FM_PIX_RGB24, out);
+        fm_image_destroy(img);
+    }
     fmcap_close(cap);
     return st;
 }
@@ -430,6 +468,13 @@ fm_status demo_index_build(fm_ctx *ctx, const fm_engine *eng, const fm_image *po
     return FM_OK;
 }
 #else
+fm_status demo_video_frame(fm_ctx *ctx, const char *video, double t, fm_image **out)
+{
+    (void)video, (void)t;
+    *out = NULL;
+    return fail(ctx, FM_ERR_UNSUPPORTED, "this build cannot read video frames (capture/ needs libopencv-dev)");
+}
+
 fm_status demo_session_clip(fm_ctx *ctx, const fm_engine *eng, const fm_image *portrait, const uint8_t *nonce,
                             size_t nonce_len, const fm_session_policy *pol, const char *clip, double start,
                             double duration, FILE *out, fm_session_result *res)

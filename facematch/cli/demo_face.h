@@ -66,8 +66,12 @@ fm_status demo_session_clip(fm_ctx *ctx, const fm_engine *eng, const fm_image *p
 /* Presentation attack: a still photo shown to the camera, held by a slightly shaking hand (the photo shifted by a
  * few pixels every frame), `seconds` at `fps`, through a session. */
 fm_status demo_session_still(fm_ctx *ctx, const fm_engine *eng, const fm_image *portrait, const uint8_t *nonce,
-                             size_t nonce_len, const fm_session_policy *pol, const char *photo, double seconds,
+                             size_t nonce_len, const fm_session_policy *pol, const fm_image *photo, double seconds,
                              double fps, FILE *out, fm_session_result *res);
+/* A copy (RGB24) of the frame of a video at t seconds (the card portrait cut from another recording). */
+fm_status demo_video_frame(fm_ctx *ctx, const char *video, double t, fm_image **out);
+/* "IMAGE" (any format fm_image_load reads) or "VIDEO@SECONDS" (that frame): RGB24. */
+fm_status demo_picture(fm_ctx *ctx, const char *spec, fm_image **out);
 /* One line: decision, distance, steps met, passive score, reasons. */
 void demo_print_result(FILE *f, const fm_session_result *r);
 

