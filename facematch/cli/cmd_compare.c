@@ -37,38 +37,22 @@ int cmd_compare(int argc, char **argv)
     face_cli_opts o = {0};
     o.verify = 1;
     o.models_dir = cli_models_dir(&argc, argv, dirbuf, sizeof dirbuf);
-    const char *pa = NULL, *pb = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            printf("usage: facematch compare A B [--json] [--threshold T] [--models DIR] [--no-verify]\n"
-                   "                         [--detector photo|auto|fast|mmod|hog] [--refine N]\n"
-                   "Compares the largest face of image A with the largest face of image B (dlib ResNet 128-d,\n"
-                   "Euclidean distance; match when distance < threshold, default 0.6).\n"
-                   "JSON: {\"faces_a\":n,\"faces_b\":n,\"distance\":d,\"threshold\":t,\"match\":true|false}\n"
-                   "Detector (default photo): dlib's HOG, then MMOD when it finds no face; auto: fast (UltraFace),\n"
-                   "then MMOD. --refine N: N rounds of 5-point box refinement (README \"face\").\n"
-                   "Exit 0 match, 1 no match, 3 unreadable image or no face in an image, 4 models.\n");
-            return FM_EXIT_OK;
-        }
-        int r = face_cli_common_opt("compare", argc, argv, &i, &o);
-        if (r < 0)
-            return FM_EXIT_USAGE;
-        if (r)
-            continue;
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return cli_error("compare", FM_ERR_INVALID_ARGUMENT, "unknown option '%s' (see --help)", argv[i]);
-        else if (!pa)
-            pa = argv[i];
-        else if (!pb)
-            pb = argv[i];
-        else
-            return cli_error("compare", FM_ERR_INVALID_ARGUMENT, "two images only");
-    }
-    if (!pa || !pb)
-        return cli_error("compare", FM_ERR_INVALID_ARGUMENT, "need two images (see --help)");
+    static const char usage[] =
+        "usage: facematch compare A B [--json] [--threshold T] [--models DIR] [--no-verify]\n"
+        "                         [--detector photo|auto|fast|mmod|hog] [--refine N]\n"
+        "Compares the largest face of image A with the largest face of image B (dlib ResNet 128-d,\n"
+        "Euclidean distance; match when distance < threshold, default 0.6).\n"
+        "JSON: {\"faces_a\":n,\"faces_b\":n,\"distance\":d,\"threshold\":t,\"match\":true|false}\n"
+        "Detector (default photo): dlib's HOG, then MMOD when it finds no face; auto: fast (UltraFace),\n"
+        "then MMOD. --refine N: N rounds of 5-point box refinement (README \"face\").\n"
+        "Exit 0 match, 1 no match, 3 unreadable image or no face in an image, 4 models.\n";
+    const char *pos[2] = {NULL};
+    int rc0 = face_cli_args("compare", argc, argv, usage, &o, &json, pos, 2);
+    if (rc0 >= 0)
+        return rc0;
+    const char *pa = pos[0];
+    const char *pb = pos[1];
     fm_ctx *ctx = fm_ctx_create();
     if (!ctx)
         return cli_error("compare", FM_ERR_NO_MEMORY, "out of memory");

@@ -10,35 +10,20 @@ int cmd_embed(int argc, char **argv)
     face_cli_opts o = {0};
     o.verify = 1;
     o.models_dir = cli_models_dir(&argc, argv, dirbuf, sizeof dirbuf);
-    const char *path = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            printf("usage: facematch embed IMG [--json] [--models DIR] [--detector photo|auto|fast|mmod|hog] [--no-verify]\n"
-                   "Detects every face in IMG and prints, per face (best score first): the box [l,t,r,b] (inclusive\n"
-                   "dlib convention), the detector score, the 5 dlib landmarks and the 128-d dlib descriptor.\n"
-                   "JSON: {\"faces\":[{\"box\":[l,t,r,b],\"score\":s,\"landmarks\":[[x,y],...],\"descriptor\":[...]}]}\n"
-                   "Detector (default photo): dlib's HOG, then MMOD when it finds no face; auto: fast (UltraFace),\n"
-                   "then MMOD. --refine N: N rounds of 5-point box refinement (README \"face\").\n"
-                   "Exit 0, 3 bad image, 4 models.\n");
-            return FM_EXIT_OK;
-        }
-        int r = face_cli_common_opt("embed", argc, argv, &i, &o);
-        if (r < 0)
-            return FM_EXIT_USAGE;
-        if (r)
-            continue;
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return cli_error("embed", FM_ERR_INVALID_ARGUMENT, "unknown option '%s' (see --help)", argv[i]);
-        else if (!path)
-            path = argv[i];
-        else
-            return cli_error("embed", FM_ERR_INVALID_ARGUMENT, "one image only");
-    }
-    if (!path)
-        return cli_error("embed", FM_ERR_INVALID_ARGUMENT, "missing IMG (see --help)");
+    static const char usage[] =
+        "usage: facematch embed IMG [--json] [--models DIR] [--detector photo|auto|fast|mmod|hog] [--no-verify]\n"
+        "Detects every face in IMG and prints, per face (best score first): the box [l,t,r,b] (inclusive\n"
+        "dlib convention), the detector score, the 5 dlib landmarks and the 128-d dlib descriptor.\n"
+        "JSON: {\"faces\":[{\"box\":[l,t,r,b],\"score\":s,\"landmarks\":[[x,y],...],\"descriptor\":[...]}]}\n"
+        "Detector (default photo): dlib's HOG, then MMOD when it finds no face; auto: fast (UltraFace),\n"
+        "then MMOD. --refine N: N rounds of 5-point box refinement (README \"face\").\n"
+        "Exit 0, 3 bad image, 4 models.\n";
+    const char *pos[1] = {NULL};
+    int rc0 = face_cli_args("embed", argc, argv, usage, &o, &json, pos, 1);
+    if (rc0 >= 0)
+        return rc0;
+    const char *path = pos[0];
     fm_ctx *ctx = fm_ctx_create();
     if (!ctx)
         return cli_error("embed", FM_ERR_NO_MEMORY, "out of memory");

@@ -2,6 +2,7 @@
 #include "face_cli.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,35 @@ fm_status face_cli_detect(fm_ctx *ctx, const fm_engine *e, const face_cli_opts *
         free(f);
         cap = got;
     }
+}
+
+int face_cli_args(const char *cmd, int argc, char **argv, const char *usage, face_cli_opts *o, int *json,
+                  const char **pos, int npos)
+{
+    int k = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(usage, stdout);
+            return FM_EXIT_OK;
+        }
+        int r = face_cli_common_opt(cmd, argc, argv, &i, o);
+        if (r < 0)
+            return FM_EXIT_USAGE;
+        if (r)
+            continue;
+        if (strcmp(argv[i], "--json") == 0)
+            *json = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "unknown option '%s' (see --help)", argv[i]);
+        else if (k < npos)
+            pos[k++] = argv[i];
+        else
+            return cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "%s image%s only", npos == 1 ? "one" : "two",
+                             npos == 1 ? "" : "s");
+    }
+    if (k < npos)
+        return cli_error(cmd, FM_ERR_INVALID_ARGUMENT, "need %s (see --help)", npos == 1 ? "an image" : "two images");
+    return -1;
 }
 
 int face_cli_largest(const fm_face_box *f, size_t n)

@@ -30,6 +30,11 @@ int face_cli_refine(const face_cli_opts *o);
 /* Detects every face; *faces malloc'd (free()), *n = count (sorted by score). */
 fm_status face_cli_detect(fm_ctx *ctx, const fm_engine *e, const face_cli_opts *o, const fm_image *img,
                           fm_face_box **faces, size_t *n);
+/* The argument loop of embed and compare: --help prints `usage`, the common options (face_cli_common_opt),
+ * --json, and exactly npos image paths into pos[]. Returns -1 when the command should go on, else the exit code
+ * to return (FM_EXIT_OK after --help; an error message is printed for the others). */
+int face_cli_args(const char *cmd, int argc, char **argv, const char *usage, face_cli_opts *o, int *json,
+                  const char **pos, int npos);
 /* Index of the largest box, -1 if n == 0. */
 int face_cli_largest(const fm_face_box *f, size_t n);
 

@@ -644,6 +644,21 @@ int fm_embedder_dim(fm_embedder e)
     return e == FM_EMBED_DLIB ? 128 : e == FM_EMBED_FR512 ? 512 : 0;
 }
 
+/* What every embedder checks before running: its model is loaded and the chip has its input size; then the
+ * chip's upright RGB view (*tmp: a converted copy to destroy, or NULL). */
+static fm_status embed_input(fm_ctx *ctx, const void *model, const char *model_name, const fm_image *chip, int size,
+                             const uint8_t **rgb, int *stride, fm_image **tmp)
+{
+    *tmp = NULL;
+    if (!model)
+        return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the %s model is not loaded", model_name);
+    int w = fm_image_width(chip), h = fm_image_height(chip);
+    if (w != size || h != size)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "the %s embedder needs a %dx%d aligned face chip, got %dx%d",
+                       model_name, size, size, w, h);
+    return fm_face_rgb_view(ctx, chip, rgb, &w, &h, stride, tmp);
+}
+
 fm_status fm_embed_chip(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedder, const fm_image *chip,
                         float *desc, size_t cap)
 {
@@ -655,37 +670,25 @@ fm_status fm_embed_chip(fm_ctx *ctx, const fm_engine *engine, fm_embedder embedd
     if (cap < (size_t)dim)
         return fm_fail(ctx, FM_ERR_BUFFER_TOO_SMALL, "descriptor buffer holds %zu floats, %d needed", cap, dim);
     int threads = ctx ? (int)fm_ctx_get(ctx, FM_PARAM_THREADS) : 1;
+    threads = threads < 1 ? 1 : threads;
+    const uint8_t *rgb;
+    int stride;
+    fm_image *tmp;
+    fm_status st;
     if (embedder == FM_EMBED_DLIB) {
-        if (!engine->resnet)
-            return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the dlib ResNet model is not loaded");
-        if (fm_image_width(chip) != 150 || fm_image_height(chip) != 150)
-            return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "the dlib embedder needs a 150x150 chip, got %dx%d",
-                           fm_image_width(chip), fm_image_height(chip));
-        const uint8_t *rgb;
-        int w, h, stride;
-        fm_image *tmp;
-        fm_status st = fm_face_rgb_view(ctx, chip, &rgb, &w, &h, &stride, &tmp);
-        if (st != FM_OK)
-            return st;
-        st = fm_resnet_embed(engine->resnet, ctx, rgb, stride, desc, threads);
+        st = embed_input(ctx, engine->resnet, "dlib ResNet", chip, 150, &rgb, &stride, &tmp);
+        if (st == FM_OK)
+            st = fm_resnet_embed(engine->resnet, ctx, rgb, stride, desc, threads);
         fm_image_destroy(tmp);
         return st;
     }
-    if (!engine->fr512)
-        return fm_fail(ctx, FM_ERR_MODEL_MISSING, "the fr_feature model is not loaded");
-    if (fm_image_width(chip) != 112 || fm_image_height(chip) != 112)
-        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "the 512-d embedder needs a 112x112 aligned face, got %dx%d",
-                       fm_image_width(chip), fm_image_height(chip));
-    const uint8_t *rgb;
-    int w, h, stride;
-    fm_image *tmp;
-    fm_status st = fm_face_rgb_view(ctx, chip, &rgb, &w, &h, &stride, &tmp);
+    st = embed_input(ctx, engine->fr512, "fr_feature", chip, 112, &rgb, &stride, &tmp);
     if (st != FM_OK)
         return st;
     nn_arena arena;
     scratch_take(ctx, &arena);
     float norm = 0;
-    st = onnx_feature512(ctx, engine->fr512, &arena, rgb, (size_t)stride, threads < 1 ? 1 : threads, desc, &norm);
+    st = onnx_feature512(ctx, engine->fr512, &arena, rgb, (size_t)stride, threads, desc, &norm);
     scratch_give(ctx, &arena);
     fm_image_destroy(tmp);
     if (st != FM_OK)

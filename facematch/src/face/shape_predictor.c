@@ -2,6 +2,8 @@
  * dlib/image_processing/shape_predictor.h (dlib 19.24) so that results are identical to dlib's. */
 #include "shape_predictor.h"
 
+#include "chip.h"
+
 #include "internal.h"
 
 #include <math.h>
@@ -256,49 +258,21 @@ fail:
     return -1;
 }
 
-/* Umeyama similarity (as dlib's find_similarity_transform) from `from` to `to`, both n points; the closed form
- * for 2-D gives the same rotation+scale matrix as dlib's SVD route. Output m = [a -b; b a] as 2x2 row-major. */
-static void similarity_2x2(const float *from, const float *to, int n, double m[4])
+/* dlib's find_similarity_transform from `from` (float) to `to` (float), n points, as the 2x2 rotation+scale part
+ * m = [a -b; b a] (row-major): chip.c's fm_similarity_transform on the points widened to double (exactly the same
+ * arithmetic as before, the floats being promoted anyway). tmp holds 4 n doubles. */
+static void similarity_2x2(const float *from, const float *to, int n, double *tmp, double m[4])
 {
-    double mfx = 0, mfy = 0, mtx = 0, mty = 0;
-    for (int i = 0; i < n; i++) {
-        mfx += from[2 * i];
-        mfy += from[2 * i + 1];
-        mtx += to[2 * i];
-        mty += to[2 * i + 1];
+    double *f = tmp, *t = tmp + 2 * n, m6[6];
+    for (int i = 0; i < 2 * n; i++) {
+        f[i] = from[i];
+        t[i] = to[i];
     }
-    mfx /= n;
-    mfy /= n;
-    mtx /= n;
-    mty /= n;
-    double sf = 0, c00 = 0, c01 = 0, c10 = 0, c11 = 0;
-    for (int i = 0; i < n; i++) {
-        double fx = from[2 * i] - mfx, fy = from[2 * i + 1] - mfy;
-        double tx = to[2 * i] - mtx, ty = to[2 * i + 1] - mty;
-        sf += fx * fx + fy * fy;
-        c00 += tx * fx;
-        c01 += tx * fy;
-        c10 += ty * fx;
-        c11 += ty * fy;
-    }
-    sf /= n;
-    c00 /= n;
-    c01 /= n;
-    c10 /= n;
-    c11 /= n;
-    double a = c00 + c11, b = c10 - c01;
-    double norm = sqrt(a * a + b * b);
-    double cs = 1, sn = 0, scale = 1;
-    if (norm > 0) {
-        cs = a / norm;
-        sn = b / norm;
-    }
-    if (sf != 0)
-        scale = norm / sf;
-    m[0] = scale * cs;
-    m[1] = -scale * sn;
-    m[2] = scale * sn;
-    m[3] = scale * cs;
+    fm_similarity_transform(f, t, n, m6);
+    m[0] = m6[0];
+    m[1] = m6[1];
+    m[2] = m6[3];
+    m[3] = m6[4];
 }
 
 static inline long round_half_up(double v) { return (long)floor(v + 0.5); }
@@ -314,6 +288,11 @@ int fm_sp_predict(const fm_shape_predictor *sp, const fm_sp_image *img, long l, 
     float *shape = (float *)malloc(((size_t)dim + (size_t)maxfeat + 1) * sizeof(float));
     if (!shape)
         return -1;
+    double *simtmp = (double *)malloc(2 * (size_t)dim * sizeof(double));
+    if (!simtmp) {
+        free(shape);
+        return -1;
+    }
     float *feat = shape + dim;
     memcpy(shape, sp->initial, (size_t)dim * sizeof(float));
     /* unnormalizing transform: (0,0) -> tl, (1,1) -> br */
@@ -327,7 +306,7 @@ int fm_sp_predict(const fm_shape_predictor *sp, const fm_sp_image *img, long l, 
             md[2] = 0;
             md[3] = 1;
         } else {
-            similarity_2x2(sp->initial, shape, sp->nparts, md);
+            similarity_2x2(sp->initial, shape, sp->nparts, simtmp, md);
         }
         const float m00 = (float)md[0], m01 = (float)md[1], m10 = (float)md[2], m11 = (float)md[3];
         for (int i = 0; i < c->nfeat; i++) {
@@ -363,6 +342,7 @@ int fm_sp_predict(const fm_shape_predictor *sp, const fm_sp_image *img, long l, 
         pts_xy[2 * i] = (float)round_half_up(sx * (double)shape[2 * i] + (double)l);
         pts_xy[2 * i + 1] = (float)round_half_up(sy * (double)shape[2 * i + 1] + (double)t);
     }
+    free(simtmp);
     free(shape);
     return 0;
 }
