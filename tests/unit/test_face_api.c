@@ -264,6 +264,65 @@ static void test_threads_and_noface(void)
     fm_engine_destroy(e);
 }
 
+/* Options of the detectors, and the per-ctx network scratch: detections with a ctx whose scratch is reused, a fresh
+ * ctx and no ctx at all give the same boxes. */
+static void test_detect_options_and_scratch(void)
+{
+    if (!have_models)
+        return;
+    fm_engine_config cfg;
+    fm_engine_config_init(&cfg);
+    cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_MMOD);
+    fm_engine *e = NULL;
+    CHECK_STATUS(fm_engine_create(ctx, &cfg, &e), FM_OK);
+    if (!e)
+        return;
+    fm_image *img = NULL;
+    CHECK_STATUS(fm_image_create(ctx, FM_PIX_RGB24, 64, 64, &img), FM_OK);
+    size_t n = 99;
+    fm_detect_options o;
+    fm_detect_options_init(&o);
+    CHECK(o.detector == FM_DETECTOR_FAST && o.refine == 0 && o.upsample == 0);
+    o.refine = FM_DETECT_MAX_REFINE + 1;
+    CHECK_STATUS(fm_detect(ctx, e, img, &o, NULL, 0, &n), FM_ERR_INVALID_ARGUMENT);
+    o.refine = -1;
+    CHECK_STATUS(fm_detect(ctx, e, img, &o, NULL, 0, &n), FM_ERR_INVALID_ARGUMENT);
+    o.refine = 1; /* no 5-point predictor loaded */
+    CHECK_STATUS(fm_detect(ctx, e, img, &o, NULL, 0, &n), FM_ERR_MODEL_MISSING);
+    o.refine = 0;
+    o.detector = FM_DETECTOR_PHOTO; /* no HOG model loaded */
+    CHECK_STATUS(fm_detect(ctx, e, img, &o, NULL, 0, &n), FM_ERR_MODEL_MISSING);
+    o.detector = FM_DETECTOR_MMOD;
+    o.upsample = 2;
+    CHECK_STATUS(fm_detect(ctx, e, img, &o, NULL, 0, &n), FM_ERR_INVALID_ARGUMENT);
+    fm_image_destroy(img);
+    img = NULL;
+    const char *data = test_data_dir();
+    char path[4600];
+    if (data) {
+        snprintf(path, sizeof path, "%s/faces/deepface/tests/unit/dataset/img1.jpg", data);
+        if (fm_image_load(ctx, path, FM_PIX_RGB24, &img, NULL) != FM_OK)
+            img = NULL;
+    }
+    if (img) {
+        fm_detect_options_init(&o);
+        fm_face_box a[8], b[8], c[8];
+        size_t na = 0, nb = 0, nc = 0;
+        fm_ctx *fresh = fm_ctx_create();
+        CHECK_STATUS(fm_detect(ctx, e, img, &o, a, 8, &na), FM_OK);
+        CHECK_STATUS(fm_detect(ctx, e, img, &o, b, 8, &nb), FM_OK); /* scratch reused */
+        CHECK_STATUS(fm_detect(NULL, e, img, &o, c, 8, &nc), FM_OK); /* no ctx: local scratch */
+        CHECK(na >= 1 && na == nb && na == nc);
+        for (size_t i = 0; i < na && i < 8; i++)
+            CHECK(memcmp(&a[i], &b[i], sizeof a[i]) == 0 && memcmp(&a[i], &c[i], sizeof a[i]) == 0);
+        CHECK_STATUS(fm_detect(fresh, e, img, &o, c, 8, &nc), FM_OK);
+        CHECK(nc == na && memcmp(&a[0], &c[0], sizeof a[0]) == 0);
+        fm_ctx_destroy(fresh);
+        fm_image_destroy(img);
+    }
+    fm_engine_destroy(e);
+}
+
 int main(void)
 {
     ctx = fm_ctx_create();
@@ -280,6 +339,7 @@ int main(void)
     RUN(test_chip_uniform);
     RUN(test_bad_models);
     RUN(test_threads_and_noface);
+    RUN(test_detect_options_and_scratch);
     fm_ctx_destroy(ctx);
     return test_finish();
 }
