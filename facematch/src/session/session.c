@@ -781,8 +781,12 @@ fm_status fm_session_push_frame(fm_session *s, const fm_image *frame, int64_t ts
        webcam on top of a screen) and the generic model's bias as a constant offset */
     frontal = fabs(g.yaw) < p->max_pose_degrees && fabs(g.pitch) < p->max_pitch_degrees;
     /* matching frames have open eyes: EAR near the blink detector's open-eye baseline, eye model not "closed" */
+    double pb = s->blink.p_base; /* the eye model counts as the blink detector counts it: a rise over its own
+                                    open-eye level, ignored while that level is high (it reads "closed" on some faces) */
+    int model_closed = isfinite(g.closed) && !(isfinite(pb) && pb > s->blink.p.p_max_base) &&
+                       g.closed > fmax(s->blink.p.p_closed, isfinite(pb) ? pb + s->blink.p.p_rise : 0);
     int eyes_open = (!isfinite(s->blink.baseline) || !isfinite(g.ear) || g.ear > 0.8 * s->blink.baseline) &&
-                    !(isfinite(g.closed) && g.closed > 0.5);
+                    !model_closed;
 
     /* identity and match candidates: embed when the frame would be a candidate, or for the periodic identity
        sample (every 0.5 s); at most one embedding per 0.1 s */
