@@ -40,7 +40,7 @@ static double median(double *t, int n)
 
 static fm_ctx *ctx;
 
-static void die(const char *what)
+static _Noreturn void die(const char *what)
 {
     fprintf(stderr, "bench_face: %s: %s\n", what, fm_ctx_errmsg(ctx));
     exit(1);
