@@ -4,7 +4,7 @@
 #      /usr/bin/python3) is called as `SCRIPT BUILD_DIR SEEDS_ROOT` and writes SEEDS_ROOT/<target>/ (SEEDS_ROOT =
 #      BUILD_DIR/tests/fuzz/seeds: generated, never committed);
 #   2. runs every fuzz_* executable in BUILD_DIR/tests/fuzz for SECONDS (libFuzzer -max_total_time) on a fresh
-#      working corpus plus its seeds, with a 10 s per-input timeout and a 2 GB RSS limit.
+#      working corpus plus its seeds and its committed regression inputs (tests/fuzz/regress/<target>/), with a 10 s per-input timeout and a 2 GB RSS limit.
 # Prints one line per target: "PASS <target> ...", "FAIL <target> ..." (followed by the log tail and the path of the
 # crashing input) or "SKIP <target> ...". Exit 0 only when every target passed (and every seed script ran).
 set -u
@@ -43,11 +43,15 @@ for exe in "$fuzzdir"/fuzz_*; do
     rm -rf "$work/$name"
     mkdir -p "$corpus" "$artifacts"
     nseeds=0
+    set -- "$corpus"
     if [ -d "$seeds/$name" ]; then
         nseeds=$(find "$seeds/$name" -type f | wc -l)
-        set -- "$corpus" "$seeds/$name"
-    else
-        set -- "$corpus"
+        set -- "$@" "$seeds/$name"
+    fi
+    # committed regression inputs (findings of earlier runs, a few bytes each) are replayed first
+    if [ -d "$here/regress/$name" ]; then
+        nseeds=$((nseeds + $(find "$here/regress/$name" -type f | wc -l)))
+        set -- "$@" "$here/regress/$name"
     fi
     "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" "$@" >"$log" 2>&1 </dev/null

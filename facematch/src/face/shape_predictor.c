@@ -275,7 +275,17 @@ static void similarity_2x2(const float *from, const float *to, int n, double *tm
     m[3] = m6[4];
 }
 
-static inline long round_half_up(double v) { return (long)floor(v + 0.5); }
+/* dlib's rounding of a point to a pixel, clamped to +-1e9 so that a hostile (finite but absurd) model whose shape
+ * drifts out of range, or to NaN, gives far-away points instead of an undefined float-to-integer conversion. */
+static inline long round_half_up(double v)
+{
+    v = floor(v + 0.5);
+    if (!(v > -1e9)) /* also NaN */
+        return -1000000000L;
+    if (v > 1e9)
+        return 1000000000L;
+    return (long)v;
+}
 
 int fm_sp_predict(const fm_shape_predictor *sp, const fm_sp_image *img, long l, long t, long r, long b,
                   float *pts_xy)
