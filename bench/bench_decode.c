@@ -9,7 +9,7 @@
  * time is the median of those; a format's figure is the median over its files. Times are wall clock and thread CPU
  * (the CPU figure is steadier on a shared machine). Camera operations run on a generated 640x480 NV21 frame.
  * Progress goes to stderr; the results to stdout (text, or one JSON object with --json). Peak RSS via getrusage. */
-#include "facematch.h"
+#include "bench_common.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -19,33 +19,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static double wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    if (n <= 0)
-        return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+static double wall_ms(void) { return bench_wall_ms(); }
+static double cpu_ms(void) { return bench_cpu_ms(); }
+/* 0 for an empty set (keeps the JSON numeric) */
+static double median(double *v, int n) { return n > 0 ? bench_median(v, n) : 0; }
 
 static int cmp_s(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 

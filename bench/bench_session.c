@@ -12,7 +12,7 @@
  *     push_frame  fm_session_push_frame end to end on a stream of this frame (includes the RGB conversion, quality
  *                 measures, the embeddings the session decides to run, amortised over the frames)
  */
-#include "facematch.h"
+#include "bench_common.h"
 #include "session/session_signals.h"
 
 #include <math.h>
@@ -21,31 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-static double cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double med(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+static double cpu_ms(void) { return bench_cpu_ms(); }
+static double wall_ms(void) { return bench_wall_ms(); }
+static double med(double *v, int n) { return bench_median(v, n); }
 
 #define MAXIT 1000
 
