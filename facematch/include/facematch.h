@@ -1076,9 +1076,9 @@ typedef struct fm_session_policy {
     double max_pitch_degrees;     /* |pitch| below this; default 35 (the fitted pitch carries the camera's elevation
                                      and the generic 3D model's bias: frontal faces read -9..-28 on the clips) */
     int mirrored;                 /* 1: frames are mirrored (selfie preview), swaps left and right; default 0 */
-    /* liveness models (fr_liveness.onnx, fr_eye.onnx): the engine does not load them, the session does. Give the
-       same directory / bytes as the engine's fm_engine_config. Only read during fm_session_create. */
-    const char *models_dir;       /* NULL (default) = fm_models_default_dir() */
+    /* liveness models (fr_liveness.onnx, fr_eye.onnx): the engine does not load them, the session does, by default
+       from the engine's models directory. Only read during fm_session_create. */
+    const char *models_dir;       /* NULL (default) = the engine's (its config's directory, else the default) */
     const void *liveness_model;   /* optional fr_liveness.onnx bytes (override models_dir) */
     size_t liveness_model_len;
     const void *eye_model;        /* optional fr_eye.onnx bytes */

@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include <stdint.h>
+#include <unistd.h>
 
 /* ---- challenge ---------------------------------------------------------------------------------------------- */
 
@@ -374,6 +375,95 @@ static void test_models_and_policy(void)
     fm_image_destroy(face);
 }
 
+/* An engine created with a custom models directory hands it to the session: the liveness models (fr_liveness,
+ * fr_eye) load from there when the policy names no directory, even with the library's default directory
+ * (FACEMATCH_MODELS, core/models.c) pointing nowhere. The directory is a fresh temp dir of symlinks. */
+static void test_engine_models_dir(void)
+{
+    char mdir[4096];
+    REQUIRE(fm_models_default_dir(mdir, sizeof mdir) == FM_OK);
+    char tmpl[] = "/tmp/fm_models_XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != NULL);
+    static const fm_model_id ids[] = {FM_MODEL_DLIB_RESNET, FM_MODEL_DLIB_SP5, FM_MODEL_DLIB_SP68,
+                                      FM_MODEL_FP_DETECT,   FM_MODEL_FP_LIVENESS, FM_MODEL_FP_EYE};
+    enum { NIDS = (int)(sizeof ids / sizeof ids[0]) };
+    char links[NIDS][8192];
+    int nl = 0, ok = 1;
+    for (int i = 0; i < NIDS; i++) {
+        fm_model_desc d;
+        char src[8192];
+        if (fm_model_describe(ids[i], &d) != FM_OK) {
+            ok = 0;
+            break;
+        }
+        snprintf(src, sizeof src, "%s/%s", mdir, d.file);
+        snprintf(links[nl], sizeof links[nl], "%s/%s", tmpl, d.file);
+        if (symlink(src, links[nl]) != 0) {
+            ok = 0;
+            break;
+        }
+        nl++;
+    }
+    char empty[4200];
+    snprintf(empty, sizeof empty, "%s/no-such-dir", tmpl);
+    const char *old = getenv("FACEMATCH_MODELS");
+    char *saved = old ? strdup(old) : NULL;
+    fm_image *face = load("faces/deepface/tests/unit/dataset/img1.jpg");
+    fm_engine *eng = NULL;
+    if (ok && face && setenv("FACEMATCH_MODELS", empty, 1) == 0) {
+        /* the default directory is really unavailable now */
+        fm_pad *pad = NULL;
+        CHECK_MSG(fm_pad_create(g_ctx, NULL, &pad) != FM_OK, "the default models dir still holds fr_liveness");
+        fm_pad_destroy(pad);
+        fm_engine_config cfg;
+        fm_engine_config_init(&cfg);
+        cfg.models_dir = tmpl;
+        cfg.models = FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_RESNET) | FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP5) |
+                     FM_ENGINE_MODEL_BIT(FM_MODEL_DLIB_SP68) | FM_ENGINE_MODEL_BIT(FM_MODEL_FP_DETECT);
+        CHECK_STATUS(fm_engine_create(g_ctx, &cfg, &eng), FM_OK);
+    } else {
+        CHECK_MSG(0, "cannot set up the temp models dir %s", tmpl);
+    }
+    if (eng) {
+        fm_session *s = NULL;
+        fm_status st = fm_session_create(g_ctx, eng, face, nonce16, 16, NULL, &s);
+        CHECK_MSG(st == FM_OK, "session on an engine with a custom models dir: %s", fm_ctx_errmsg(g_ctx));
+        if (s) {
+            /* the passive model runs: a frame with the face gets a finite PAD score */
+            fm_image *frame = NULL;
+            if (fm_image_create(g_ctx, FM_PIX_RGB24, 640, 480, &frame) == FM_OK) {
+                paste(frame, face, 200, 120, 240, 240 * fm_image_height(face) / fm_image_width(face), 0);
+                fm_session_feedback fb;
+                int scored = 0;
+                for (int k = 0; k < 5; k++)
+                    if (fm_session_push_frame(s, frame, 1000000 + 200000 * (int64_t)k, &fb) == FM_OK &&
+                        isfinite(fb.pad))
+                        scored++;
+                CHECK_MSG(scored > 0, "no frame got a passive score");
+                fm_image_destroy(frame);
+            }
+            fm_session_destroy(s);
+        }
+        /* an explicit policy directory still wins over the engine's */
+        fm_session_policy pol;
+        fm_session_policy_init(&pol);
+        pol.models_dir = empty;
+        s = NULL;
+        CHECK(fm_session_create(g_ctx, eng, face, nonce16, 16, &pol, &s) != FM_OK && s == NULL);
+        fm_engine_destroy(eng);
+    }
+    if (saved) {
+        setenv("FACEMATCH_MODELS", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("FACEMATCH_MODELS");
+    }
+    fm_image_destroy(face);
+    for (int i = 0; i < nl; i++)
+        unlink(links[i]);
+    rmdir(tmpl);
+}
+
 /* A finished session's result signs into a verdict that verifies and states what the session found. */
 static void test_verdict_from_session(void)
 {
@@ -471,6 +561,7 @@ int main(void)
         return test_finish();
     }
     RUN(test_models_and_policy);
+    RUN(test_engine_models_dir);
     RUN(test_timestamps);
     RUN(test_second_face);
     RUN(test_verdict_from_session);

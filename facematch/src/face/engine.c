@@ -28,8 +28,11 @@ void fm_engine_destroy(fm_engine *e)
     onnx_model_free(e->fast);
     onnx_model_free(e->fr512);
     onnx_model_free(e->lm68);
+    free(e->models_dir);
     free(e);
 }
+
+const char *fm_engine_models_dir(const fm_engine *e) { return e ? e->models_dir : NULL; }
 
 int fm_engine_has_model(const fm_engine *e, fm_model_id id)
 {
@@ -87,6 +90,12 @@ fm_status fm_engine_create(fm_ctx *ctx, const fm_engine_config *cfg_in, fm_engin
     fm_engine *e = (fm_engine *)calloc(1, sizeof *e);
     if (!e)
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    size_t dlen = strlen(dir);
+    if (!(e->models_dir = (char *)malloc(dlen + 1))) {
+        free(e);
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    }
+    memcpy(e->models_dir, dir, dlen + 1);
     int64_t maxb = ctx ? fm_ctx_get(ctx, FM_PARAM_MAX_MODEL_BYTES) : (int64_t)256 << 20;
     fm_status st = FM_OK;
     for (int id = 0; id < FM_MODEL_COUNT && st == FM_OK; id++) {

@@ -20,7 +20,12 @@ struct fm_engine {
     onnx_model *fr512; /* fr_feature.onnx, NULL if not loaded */
     onnx_model *lm68;  /* fr_landmark.onnx, NULL if not loaded */
     uint32_t loaded;   /* FM_ENGINE_MODEL_BIT set */
+    char *models_dir;  /* copy of the resolved models directory (config's, else the default at create time) */
 };
+
+/* The engine's resolved models directory (never NULL for a created engine; NULL for NULL): the live session loads
+ * its own models (fr_liveness, fr_eye) from it when its policy names none. Valid while the engine lives. */
+const char *fm_engine_models_dir(const fm_engine *e);
 
 /* An upright packed RGB24 view of img: *view is img itself when it already is one, else a converted copy kept in
  * *tmp (destroy it after use). */

@@ -8,6 +8,7 @@
 #endif
 #endif
 #ifdef LV_HAVE_SESSION
+#include "face/face_internal.h"
 #include "session/session_signals.h"
 
 #include <math.h>
@@ -23,7 +24,6 @@ struct sess_liveness {
 fm_status sess_liveness_create(fm_ctx *ctx, const fm_engine *engine, const sess_liveness_config *scfg,
                                sess_liveness **out)
 {
-    FM_UNUSED(engine);
     if (!out)
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "sess_liveness_create: out is NULL");
     *out = NULL;
@@ -40,6 +40,10 @@ fm_status sess_liveness_create(fm_ctx *ctx, const fm_engine *engine, const sess_
         cfg.eye_len = scfg->eye_len;
         cfg.verify_sha256 = scfg->verify_sha256;
     }
+    /* no directory from the policy: the engine's (its config's, or the default it resolved when created), so that an
+     * engine created with a custom models directory gets its liveness models from there too */
+    if (!cfg.models_dir)
+        cfg.models_dir = fm_engine_models_dir(engine);
     fm_status st = lv_models_create(ctx, &cfg, &l->models);
     if (st != FM_OK) {
         free(l);

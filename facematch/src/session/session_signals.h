@@ -18,7 +18,7 @@ typedef struct sess_liveness sess_liveness;
 
 /* Where the liveness models come from (the session policy's models fields; the engine does not hold them). */
 typedef struct sess_liveness_config {
-    const char *models_dir;        /* NULL = fm_models_default_dir() */
+    const char *models_dir;        /* NULL = the engine's models directory (fm_engine_models_dir) */
     const void *liveness_buf;      /* optional fr_liveness.onnx bytes (override models_dir), read during create */
     size_t liveness_len;
     const void *eye_buf;           /* optional fr_eye.onnx bytes */
