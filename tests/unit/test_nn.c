@@ -67,6 +67,9 @@ static void ref_conv(const nn_conv_desc *d, const float *w, const float *b, cons
 }
 
 static double g_worst_wino[5]; /* worst scaled error seen per Winograd tile size (reported by test_winograd) */
+static int g_isa = NN_ISA_BASE; /* kernels under test (main runs the conv tests once per instruction set) */
+static int g_plan_input;        /* conv_case_w: plan the conv for its input size (nn_conv_plan_input) first */
+static int g_subs;              /* convs that nn_conv_plan_input cut down to their live taps */
 
 /* One convolution against ref_conv (double), with 1, 2 and 3 threads. wino = 2 / 4 runs it as Winograd F(wino, 3)
  * (set before the affine fold when fold is set, so that the re-transform on folding is exercised). */
@@ -88,11 +91,22 @@ static int conv_case_w(const nn_conv_desc *d, int H, int W, nn_act_kind ak, int 
     nn_conv cv;
     int fails_before = t_failures;
     CHECK_STATUS(nn_conv_init(&cv, d, w, b, NULL), FM_OK);
+    CHECK(cv.isa == nn_isa_best());
+    nn_conv_set_isa(&cv, g_isa);
+    CHECK(cv.isa == g_isa);
     CHECK_STATUS(nn_conv_set_act(&cv, &act, NULL), FM_OK);
     float *bref = b;
     float *wf = NULL, *bf = NULL;
     if (wino)
         CHECK_STATUS(nn_conv_set_winograd(&cv, wino, NULL), FM_OK);
+    if (g_plan_input) { /* before the fold, so that the fold must reach the reduced copy too */
+        CHECK_STATUS(nn_conv_plan_input(&cv, H, W, NULL), FM_OK);
+        if (cv.sub) {
+            g_subs++;
+            CHECK(cv.sub->isa == cv.isa && cv.sub_h == H && cv.sub_w == W);
+            CHECK(cv.sub->d.kh * cv.sub->d.kw < d->kh * d->kw);
+        }
+    }
     if (fold) { /* reference: weights scaled explicitly */
         nn_conv_fold_affine(&cv, scale, shift);
         size_t per = wn / (size_t)d->out_c;
@@ -278,7 +292,72 @@ static void test_winograd(void)
     CHECK(nn_conv_set_winograd(&cv, 2, NULL) == FM_OK && cv.wino_m == 2 && cv.wu);
     CHECK(nn_conv_set_winograd(&cv, 0, NULL) == FM_OK && cv.wino_m == 0 && !cv.wu);
     nn_conv_free(&cv);
-    fprintf(stderr, "winograd: worst scaled error F(2x2) %.3g, F(4x4) %.3g\n", g_worst_wino[2], g_worst_wino[4]);
+    fprintf(stderr, "winograd (%s kernels): worst scaled error F(2x2) %.3g, F(4x4) %.3g\n",
+            g_isa == NN_ISA_AVX2 ? "AVX2" : "baseline", g_worst_wino[2], g_worst_wino[4]);
+    g_worst_wino[2] = g_worst_wino[4] = 0;
+}
+
+/* nn_conv_plan_input on inputs so small that kernel taps only ever meet padding: the conv keeps a copy cut down to the
+ * live taps; results must still match the naive convolution (with the dropped taps), and other input sizes must
+ * still use the full kernel. */
+static void test_plan_input_taps(void)
+{
+    const nn_act_kind acts[] = {NN_ACT_NONE, NN_ACT_RELU, NN_ACT_CLIP, NN_ACT_PRELU, NN_ACT_LEAKY, NN_ACT_SIGMOID};
+    g_plan_input = 1;
+    g_subs = 0;
+    /* the dlib ResNet's last conv: 3x3 pad 1 on a 1x1 input (only the centre tap is live) */
+    const nn_conv_desc last = {24, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    conv_case_w(&last, 1, 1, NN_ACT_RELU, 1, 0);
+    CHECK(g_subs == 1);
+    for (int it = 0; it < 200; it++) {
+        nn_conv_desc d;
+        d.groups = irand(1, 2);
+        d.in_c = d.groups * irand(1, 4);
+        d.out_c = d.groups * irand(1, 4);
+        d.kh = irand(1, 5);
+        d.kw = irand(1, 5);
+        d.stride_h = irand(1, 3);
+        d.stride_w = irand(1, 3);
+        d.dil_h = irand(1, 2);
+        d.dil_w = irand(1, 2);
+        d.pad_t = irand(0, 4);
+        d.pad_l = irand(0, 4);
+        d.pad_b = irand(0, 4);
+        d.pad_r = irand(0, 4);
+        int H = irand(1, 4), W = irand(1, 4);
+        if (H + d.pad_t + d.pad_b < d.dil_h * (d.kh - 1) + 1 || W + d.pad_l + d.pad_r < d.dil_w * (d.kw - 1) + 1)
+            continue;
+        if (!conv_case_w(&d, H, W, acts[it % 6], it % 2, 0))
+            break;
+    }
+    g_plan_input = 0;
+    CHECK_MSG(g_subs > 20, "only %d convs were cut down", g_subs);
+    /* planned for 1x1, then run on 5x5: the full kernel */
+    float w[20 * 24 * 9], b[20];
+    fill(w, sizeof w / sizeof w[0]);
+    fill(b, 20);
+    nn_conv cv;
+    REQUIRE(nn_conv_init(&cv, &last, w, b, NULL) == FM_OK);
+    nn_conv_set_isa(&cv, g_isa);
+    CHECK_STATUS(nn_conv_plan_input(&cv, 1, 1, NULL), FM_OK);
+    CHECK(cv.sub != NULL);
+    float in[24 * 25], out[20 * 25];
+    double ref[20 * 25], mag[20 * 25];
+    fill(in, 24 * 25);
+    nn_act none = {NN_ACT_NONE, 0, 0, 0, NULL, 0};
+    size_t sn = nn_conv_scratch(&cv, 5, 5, 1);
+    float *scratch = malloc((sn ? sn : 1) * sizeof(float));
+    nn_tensor ti = nn_tensor_make(in, 24, 5, 5), to = nn_tensor_make(out, 20, 5, 5);
+    nn_conv_forward(&cv, &ti, &to, scratch, 1);
+    ref_conv(&last, w, b, &none, in, 5, 5, 5, 5, ref, mag);
+    double worst = 0;
+    for (int i = 0; i < 20 * 25; i++) {
+        double e = fabs(out[i] - ref[i]) / (1 + mag[i]);
+        worst = e > worst ? e : worst;
+    }
+    CHECK_MSG(worst <= 1e-5, "planned for 1x1, run on 5x5: worst %g", worst);
+    free(scratch);
+    nn_conv_free(&cv);
 }
 
 static void test_conv_invalid(void)
@@ -633,9 +712,18 @@ static void test_parallel_for(void)
 
 int main(void)
 {
-    RUN(test_conv_fixed_cases);
-    RUN(test_conv_random);
-    RUN(test_winograd);
+    /* the convolution kernels once per instruction set: the portable baseline, and AVX2 + FMA where this CPU has it
+     * (nn_conv_set_isa forces a layer's choice; the library picks nn_isa_best() by itself) */
+    for (g_isa = NN_ISA_BASE; g_isa <= NN_ISA_AVX2; g_isa++) {
+        if (g_isa == NN_ISA_AVX2 && nn_isa_best() != NN_ISA_AVX2) {
+            fprintf(stderr, "test_nn: this CPU has no AVX2 + FMA; only the baseline kernels were tested\n");
+            break;
+        }
+        RUN(test_conv_fixed_cases);
+        RUN(test_conv_random);
+        RUN(test_winograd);
+        RUN(test_plan_input_taps);
+    }
     RUN(test_conv_invalid);
     RUN(test_bn_fold);
     RUN(test_pool);

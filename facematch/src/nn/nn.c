@@ -2,6 +2,7 @@
 #include "nn.h"
 
 #include "internal.h"
+#include "nn_priv.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -330,13 +331,27 @@ fm_status nn_conv_init(nn_conv *cv, const nn_conv_desc *d, const float *weights,
     else
         cv->path = PATH_GEMM;
     cv->act.kind = NN_ACT_NONE;
+    cv->isa = nn_isa_best();
     return FM_OK;
+}
+
+int nn_isa_best(void) { return nn_cpu_has_avx2() ? NN_ISA_AVX2 : NN_ISA_BASE; }
+
+void nn_conv_set_isa(nn_conv *cv, int isa)
+{
+    cv->isa = isa == NN_ISA_AVX2 && nn_cpu_has_avx2() ? NN_ISA_AVX2 : NN_ISA_BASE;
+    if (cv->sub)
+        nn_conv_set_isa(cv->sub, isa);
 }
 
 void nn_conv_free(nn_conv *cv)
 {
     if (!cv)
         return;
+    if (cv->sub) {
+        nn_conv_free(cv->sub);
+        free(cv->sub);
+    }
     free(cv->w);
     free(cv->b);
     free(cv->slope);
@@ -361,7 +376,7 @@ fm_status nn_conv_set_act(nn_conv *cv, const nn_act *a, fm_ctx *ctx)
     } else {
         cv->act.slope = NULL;
     }
-    return FM_OK;
+    return cv->sub ? nn_conv_set_act(cv->sub, a, ctx) : FM_OK;
 }
 
 void nn_conv_fold_affine(nn_conv *cv, const float *scale, const float *shift)
@@ -376,6 +391,8 @@ void nn_conv_fold_affine(nn_conv *cv, const float *scale, const float *shift)
     }
     if (cv->wino_m)
         wg_filters(cv);
+    if (cv->sub)
+        nn_conv_fold_affine(cv->sub, scale, shift);
 }
 
 void nn_bn_to_affine(int c, const float *gamma, const float *beta, const float *mean, const float *var, float eps,
@@ -436,6 +453,8 @@ static int im2col_rows(const nn_conv_desc *d, int oh, int ow)
 size_t nn_conv_scratch(const nn_conv *cv, int in_h, int in_w, int threads)
 {
     (void)threads;
+    if (cv->sub && in_h == cv->sub_h && in_w == cv->sub_w)
+        return nn_conv_scratch(cv->sub, in_h, in_w, threads);
     if (cv->path != PATH_GEMM)
         return 0;
     int oh, ow;
@@ -563,8 +582,6 @@ static int gemm_threads(int threads, int m, int n, int k)
  * output M stay in cache. Each value is computed by the same operations whatever the thread split (threads take
  * channels in the transforms and whole GEMMs). */
 
-#define WG_CHUNK 32                   /* tiles per horizontal chunk of a tile row (stack temporaries) */
-#define WG_ROWBUF (WG_CHUNK * 4 + 16) /* floats per staged input row: chunk + halo + the lanes of the last group */
 #define WG_BAND_FLOATS ((size_t)1 << 18) /* V + M of one band: 1 MB */
 
 static int wg_eligible(const nn_conv_desc *d)
@@ -654,19 +671,14 @@ fm_status nn_conv_set_winograd(nn_conv *cv, int m, fm_ctx *ctx)
     free(cv->wu);
     cv->wu = u;
     cv->wino_m = m;
+    if (cv->sub) { /* Winograd runs every input size itself */
+        nn_conv_free(cv->sub);
+        free(cv->sub);
+        cv->sub = NULL;
+    }
     wg_filters(cv);
     return FM_OK;
 }
-
-typedef struct wg_job {
-    const nn_conv *cv;
-    const nn_tensor *in;
-    nn_tensor *out;
-    int m, n, TW, tr0, nb; /* band: tile rows [tr0, tr0 + nb) */
-    size_t tb;             /* columns per transform position: the band's nb * TW tiles + the lanes of a partial
-                            * last 4-tile group (wg_cols), so that every transform reads and writes whole vectors */
-    float *V, *M;          /* [C][n*n][tb], [K][n*n][tb] */
-} wg_job;
 
 #if defined(__clang__)
 #define SHUF4(a, b, i0, i1, i2, i3) __builtin_shufflevector((a), (b), i0, i1, i2, i3)
@@ -853,12 +865,22 @@ static inline __attribute__((always_inline)) void wg_output_m(const int m, const
 
 static void wg_output2(void *arg, int begin, int end) { wg_output_m(2, arg, begin, end); }
 static void wg_output4(void *arg, int begin, int end) { wg_output_m(4, arg, begin, end); }
+#if NN_HAVE_AVX2_KERNELS
+static void wg_input_v8(void *arg, int begin, int end) { nn_wg_input_avx2(arg, begin, end); }
+static void wg_output_v8(void *arg, int begin, int end) { nn_wg_output_avx2(arg, begin, end); }
+#else
+#define wg_input_v8 wg_input4 /* never chosen: nn_conv.isa is NN_ISA_BASE without the AVX2 kernels */
+#define wg_output_v8 wg_output4
+#endif
+
+/* tiles per vector of the transforms a conv runs */
+static int wg_lanes(const nn_conv *cv) { return cv->isa == NN_ISA_AVX2 ? 8 : VL; }
 
 /* columns of a band of nb tile rows (see wg_job.tb) */
-static size_t wg_cols(int nb, int TW)
+static size_t wg_cols(int nb, int TW, int lanes)
 {
     const int last = (TW - 1) / WG_CHUNK * WG_CHUNK, ntl = TW - last;
-    return (size_t)(nb - 1) * (size_t)TW + (size_t)last + (size_t)((ntl + VL - 1) / VL * VL);
+    return (size_t)(nb - 1) * (size_t)TW + (size_t)last + (size_t)((ntl + lanes - 1) / lanes * lanes);
 }
 
 /* tile rows per band */
@@ -878,7 +900,7 @@ static size_t wg_scratch(const nn_conv *cv, int oh, int ow)
 {
     const int m = cv->wino_m, TH = (oh + m - 1) / m, TW = (ow + m - 1) / m;
     const size_t n2 = (size_t)(m + 2) * (size_t)(m + 2);
-    return n2 * (size_t)(cv->d.in_c + cv->d.out_c) * wg_cols(wg_band(cv, TH, TW), TW);
+    return n2 * (size_t)(cv->d.in_c + cv->d.out_c) * wg_cols(wg_band(cv, TH, TW), TW, wg_lanes(cv));
 }
 
 static void wg_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, float *scratch, int threads)
@@ -888,14 +910,15 @@ static void wg_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, f
     const int tb = wg_band(cv, TH, TW);
     for (int tr0 = 0; tr0 < TH; tr0 += tb) {
         const int nb = TH - tr0 < tb ? TH - tr0 : tb;
-        wg_job j = {cv, in, out, m, n, TW, tr0, nb, wg_cols(nb, TW), NULL, NULL};
+        wg_job j = {cv, in, out, m, n, TW, tr0, nb, wg_cols(nb, TW, wg_lanes(cv)), NULL, NULL};
         j.V = scratch;
         j.M = scratch + (size_t)n * (size_t)n * (size_t)C * j.tb;
         const double work = (double)n * n * (double)j.tb * (double)(C > K ? C : K);
         const int tt = threads > 1 && work >= 2e5 ? threads : 1;
-        nn_parallel_for(tt, C, m == 4 ? wg_input4 : wg_input2, &j);
+        const int avx2 = NN_HAVE_AVX2_KERNELS && cv->isa == NN_ISA_AVX2;
+        nn_parallel_for(tt, C, avx2 ? wg_input_v8 : m == 4 ? wg_input4 : wg_input2, &j);
         nn_parallel_for(gemm_threads(threads, K, (int)j.tb * n * n, C), n * n, wg_gemms, &j);
-        nn_parallel_for(tt, K, m == 4 ? wg_output4 : wg_output2, &j);
+        nn_parallel_for(tt, K, avx2 ? wg_output_v8 : m == 4 ? wg_output4 : wg_output2, &j);
     }
 }
 
@@ -911,15 +934,96 @@ static int wg_choose(const nn_conv_desc *d, int oh, int ow)
     return 0;
 }
 
+/* [lo, hi] = the kernel taps along one axis that meet the input for some output position (lo > hi: none) */
+static void live_taps(int in, int out, int k, int stride, int dil, int pad, int *lo, int *hi)
+{
+    *lo = k;
+    *hi = -1;
+    for (int t = 0; t < k; t++) {
+        /* some o in [0, out) with 0 <= o * stride + t * dil - pad < in */
+        int64_t first = (int64_t)t * dil - pad, last = first + (int64_t)(out - 1) * stride;
+        int live = 0;
+        if (last >= 0 && first < in) {
+            int64_t o = first >= 0 ? 0 : (-first + stride - 1) / stride; /* first o with a non-negative index */
+            live = o < out && first + o * stride < in;
+        }
+        if (live) {
+            if (t < *lo)
+                *lo = t;
+            *hi = t;
+        }
+    }
+}
+
+/* Sets up cv->sub: cv restricted to its live taps for an in_h x in_w input (see nn_conv_plan_input). */
+static fm_status plan_sub(nn_conv *cv, int in_h, int in_w, int oh, int ow, fm_ctx *ctx)
+{
+    const nn_conv_desc *d = &cv->d;
+    int y0, y1, x0, x1;
+    live_taps(in_h, oh, d->kh, d->stride_h, d->dil_h, d->pad_t, &y0, &y1);
+    live_taps(in_w, ow, d->kw, d->stride_w, d->dil_w, d->pad_l, &x0, &x1);
+    if (y0 > y1 || x0 > x1 || (y0 == 0 && y1 == d->kh - 1 && x0 == 0 && x1 == d->kw - 1))
+        return FM_OK; /* nothing to cut */
+    nn_conv_desc s = *d;
+    s.kh = y1 - y0 + 1;
+    s.kw = x1 - x0 + 1;
+    s.pad_t = d->pad_t - y0 * d->dil_h;
+    s.pad_b = d->pad_b - (d->kh - 1 - y1) * d->dil_h;
+    s.pad_l = d->pad_l - x0 * d->dil_w;
+    s.pad_r = d->pad_r - (d->kw - 1 - x1) * d->dil_w;
+    if (s.pad_t < 0 || s.pad_b < 0 || s.pad_l < 0 || s.pad_r < 0)
+        return FM_OK; /* would need an input offset: keep the full kernel */
+    const int icg = d->in_c / d->groups;
+    const size_t per = (size_t)s.kh * (size_t)s.kw;
+    float *w = malloc((size_t)d->out_c * (size_t)icg * per * sizeof(float));
+    nn_conv *sub = calloc(1, sizeof *sub);
+    fm_status st = w && sub ? FM_OK : fm_fail(ctx, FM_ERR_NO_MEMORY, "nn: out of memory for a reduced convolution");
+    if (st == FM_OK) {
+        for (size_t oc = 0; oc < (size_t)d->out_c * (size_t)icg; oc++)
+            for (int ky = 0; ky < s.kh; ky++)
+                for (int kx = 0; kx < s.kw; kx++)
+                    w[oc * per + (size_t)ky * (size_t)s.kw + (size_t)kx] =
+                        cv->w[(oc * (size_t)d->kh + (size_t)(y0 + ky)) * (size_t)d->kw + (size_t)(x0 + kx)];
+        st = nn_conv_init(sub, &s, w, cv->b, ctx);
+    }
+    if (st == FM_OK)
+        st = nn_conv_set_act(sub, &cv->act, ctx);
+    int sh, sw;
+    if (st == FM_OK && (nn_conv_out_hw(sub, in_h, in_w, &sh, &sw) || sh != oh || sw != ow))
+        st = fm_fail(ctx, FM_ERR_INTERNAL, "nn: reduced convolution changes the output size");
+    free(w);
+    if (st != FM_OK) {
+        if (sub)
+            nn_conv_free(sub);
+        free(sub);
+        return st;
+    }
+    sub->isa = cv->isa;
+    cv->sub = sub;
+    cv->sub_h = in_h;
+    cv->sub_w = in_w;
+    return FM_OK;
+}
+
 fm_status nn_conv_plan_input(nn_conv *cv, int in_h, int in_w, fm_ctx *ctx)
 {
     int oh, ow;
-    if (!wg_eligible(&cv->d) || nn_conv_out_hw(cv, in_h, in_w, &oh, &ow))
+    if (nn_conv_out_hw(cv, in_h, in_w, &oh, &ow))
         return FM_OK;
-    int m = wg_choose(&cv->d, oh, ow);
-    if (m == cv->wino_m)
-        return FM_OK;
-    return nn_conv_set_winograd(cv, m, ctx);
+    if (cv->sub) {
+        nn_conv_free(cv->sub);
+        free(cv->sub);
+        cv->sub = NULL;
+    }
+    int m = wg_eligible(&cv->d) ? wg_choose(&cv->d, oh, ow) : 0;
+    if (m != cv->wino_m) {
+        fm_status st = nn_conv_set_winograd(cv, m, ctx);
+        if (st != FM_OK)
+            return st;
+    }
+    if (cv->path == PATH_GEMM && !cv->wino_m)
+        return plan_sub(cv, in_h, in_w, oh, ow, ctx);
+    return FM_OK;
 }
 
 typedef struct dw_job {
@@ -1062,6 +1166,10 @@ static void dw_channels(void *arg, int begin, int end)
 
 void nn_conv_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, float *scratch, int threads)
 {
+    if (cv->sub && in->h == cv->sub_h && in->w == cv->sub_w) {
+        nn_conv_forward(cv->sub, in, out, scratch, threads);
+        return;
+    }
     const nn_conv_desc *d = &cv->d;
     const size_t n = (size_t)out->h * (size_t)out->w;
     if (cv->path == PATH_DW) {

@@ -134,7 +134,21 @@ typedef struct nn_conv {
     int path;        /* internal: which kernel runs (see nn.c) */
     int wino_m;      /* 0, or 2 / 4: this 3x3 stride-1 conv runs as Winograd F(m x m, 3x3) (nn_conv_set_winograd) */
     float *wu;       /* owned, Winograd-domain filters [(m+2)^2][out_c][in_c] (G g G^T, computed in double) */
+    int isa;         /* NN_ISA_*: instruction set of the kernels this conv runs (nn_isa_best() at init) */
+    struct nn_conv *sub; /* owned, or NULL: the same conv cut down to the kernel taps that touch an sub_h x sub_w
+                          * input (nn_conv_plan_input; used only for inputs of exactly that size) */
+    int sub_h, sub_w;
 } nn_conv;
+
+/* Instruction sets of the kernels. The library is built for baseline x86-64; a few kernels also exist as AVX2 + FMA
+ * code (nn_avx2.c, compiled for that target by a pragma) and run only where the CPU supports them. The choice is
+ * made per layer when it is initialised and kept in the immutable layer (no global switch). */
+enum { NN_ISA_BASE = 0, NN_ISA_AVX2 = 1 };
+/* The best instruction set this CPU runs (NN_ISA_AVX2 needs AVX2 and FMA, and the OS's AVX state support). */
+int nn_isa_best(void);
+/* Forces a conv's kernels to an instruction set (tests compare both against naive code); NN_ISA_AVX2 falls back to
+ * NN_ISA_BASE where the CPU lacks it. Call before nn_conv_scratch / planning: scratch sizes depend on it. */
+void nn_conv_set_isa(nn_conv *cv, int isa);
 
 /* Validates the geometry and copies weights ([out_c][in_c/groups][kh][kw]) and bias ([out_c], may be NULL). */
 fm_status nn_conv_init(nn_conv *cv, const nn_conv_desc *d, const float *weights, const float *bias, fm_ctx *ctx);
@@ -153,8 +167,10 @@ void nn_bn_to_affine(int c, const float *gamma, const float *beta, const float *
  * (tests/unit/test_nn.c measures both against double). FM_ERR_INVALID_ARGUMENT when the conv is not eligible. */
 fm_status nn_conv_set_winograd(nn_conv *cv, int m, fm_ctx *ctx);
 /* Picks the faster kernel for the input size the conv will see (Winograd F(4x4) / F(2x2) / im2col, from the
- * geometry: spatial size, channels; measured on the bundled models by bench/bench_nn --layers) and sets it up.
- * Non-eligible convs are left as they are. */
+ * geometry: spatial size, channels; per-layer timings of the dlib ResNet) and sets it up. For an im2col conv whose
+ * input is so small that some kernel rows / columns only ever meet padding (e.g. a 3x3 pad-1 conv on a 1x1 input),
+ * it also keeps a copy cut down to the live taps, used for inputs of exactly that size (the dropped taps multiply
+ * zeros: same sums up to float rounding, 1/9 of the weights to stream in that example). Other sizes still work. */
 fm_status nn_conv_plan_input(nn_conv *cv, int in_h, int in_w, fm_ctx *ctx);
 /* Output size for an in_h x in_w input; returns 0, or -1 when the output would be empty or too large. */
 int nn_conv_out_hw(const nn_conv *cv, int in_h, int in_w, int *out_h, int *out_w);

@@ -1,0 +1,36 @@
+/* nn_priv.h — what nn.c shares with its CPU-specific kernel files (nn_avx2.c). Internal to facematch/src/nn. */
+#ifndef FM_NN_PRIV_H
+#define FM_NN_PRIV_H
+
+#include "nn.h"
+
+#include <stddef.h>
+
+/* 1 when the AVX2 + FMA kernels are compiled in and this CPU (and OS) runs them. */
+int nn_cpu_has_avx2(void);
+
+/* ---- Winograd F(m x m, 3x3) band job (nn.c) ---- */
+#define WG_CHUNK 32                   /* tiles per horizontal chunk of a tile row (stack temporaries) */
+#define WG_ROWBUF (WG_CHUNK * 4 + 16) /* floats per staged input row: chunk + halo + the lanes of the last group */
+
+typedef struct wg_job {
+    const nn_conv *cv;
+    const nn_tensor *in;
+    nn_tensor *out;
+    int m, n, TW, tr0, nb; /* band: tile rows [tr0, tr0 + nb) */
+    size_t tb;             /* columns per transform position: the band's nb * TW tiles + the lanes of a partial
+                            * last group (wg_cols), so that every transform reads and writes whole vectors */
+    float *V, *M;          /* [C][n*n][tb], [K][n*n][tb] */
+} wg_job;
+
+#if defined(__x86_64__) || defined(__i386__)
+#define NN_HAVE_AVX2_KERNELS 1
+/* 8-lane AVX2/FMA input / output transforms (nn_avx2.c); same contract as nn.c's wg_input_m / wg_output_m, with
+ * partial groups of 8 tiles (wg_cols rounds to 8). Only called when nn_cpu_has_avx2(). */
+void nn_wg_input_avx2(const wg_job *j, int begin, int end);
+void nn_wg_output_avx2(const wg_job *j, int begin, int end);
+#else
+#define NN_HAVE_AVX2_KERNELS 0
+#endif
+
+#endif
