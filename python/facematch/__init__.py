@@ -231,22 +231,23 @@ def wipe(buf):
         _fn("fm_wipe")(ctypes.cast(arr, ctypes.c_void_p), n)
 
 
-# ---- context -------------------------------------------------------------------------------------------------------
+# ---- owned handles -------------------------------------------------------------------------------------------------
 
-class Context:
-    """An fm_ctx: settings, limits and the last error. Use from one thread at a time; close() or `with`."""
+class _Handle:
+    """A C handle this object owns: close() (or `with`, or garbage collection) calls the C destroy function once."""
 
-    def __init__(self, **limits):
-        self._h = _fn("fm_ctx_create")()
-        if not self._h:
-            raise NoMemoryError(Status.FM_ERR_NO_MEMORY, "fm_ctx_create failed")
-        for k, v in limits.items():
-            self.set(Param[k.upper()], v)
+    _destroy = None  # name of the fm_*_destroy function
+    _what = "handle"
 
     def close(self):
-        if self._h:
-            _fn("fm_ctx_destroy")(self._h)
+        h = getattr(self, "_h", None)
+        if h:
+            _fn(self._destroy)(h)
             self._h = None
+            self._closed()
+
+    def _closed(self):
+        pass
 
     def __enter__(self):
         return self
@@ -262,9 +263,25 @@ class Context:
 
     @property
     def handle(self):
-        if not self._h:
-            raise StateError(Status.FM_ERR_STATE, "context is closed")
+        if not getattr(self, "_h", None):
+            raise StateError(Status.FM_ERR_STATE, "%s is closed" % self._what)
         return self._h
+
+
+# ---- context -------------------------------------------------------------------------------------------------------
+
+class Context(_Handle):
+    """An fm_ctx: settings, limits and the last error. Use from one thread at a time; close() or `with`."""
+
+    _destroy = "fm_ctx_destroy"
+    _what = "context"
+
+    def __init__(self, **limits):
+        self._h = _fn("fm_ctx_create")()
+        if not self._h:
+            raise NoMemoryError(Status.FM_ERR_NO_MEMORY, "fm_ctx_create failed")
+        for k, v in limits.items():
+            self.set(Param[k.upper()], v)
 
     def _check(self, status):
         if status != 0:
@@ -494,37 +511,19 @@ def _numpy():
         return None
 
 
-class Image:
+class Image(_Handle):
     """An fm_image handle (owned, or wrapping caller memory). Destroyed by close(), `with`, or garbage collection."""
+
+    _destroy = "fm_image_destroy"
+    _what = "image"
 
     def __init__(self, handle, ctx, keep=None):
         self._h = handle.value if isinstance(handle, ctypes.c_void_p) else handle
         self._ctx = ctx
         self._keep = keep
 
-    def close(self):
-        if getattr(self, "_h", None):
-            _fn("fm_image_destroy")(self._h)
-            self._h = None
-            self._keep = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    @property
-    def handle(self):
-        if not self._h:
-            raise StateError(Status.FM_ERR_STATE, "image is closed")
-        return self._h
+    def _closed(self):
+        self._keep = None
 
     def _c(self, ctx):
         return ctx if ctx is not None else self._ctx

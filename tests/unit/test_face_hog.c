@@ -6,7 +6,7 @@
  *     image of ../shared/data/faces/identities.csv that dlib can read: same number of faces, each box IoU >= 0.95
  *     with dlib's (in dlib's order), detection confidence within 1e-3.
  * Parts needing the model, the data or the oracle binary skip (the whole test exits 77 when nothing could run). */
-#include "test.h"
+#include "test_face_data.h"
 
 #include "face/hog.h"
 
@@ -327,43 +327,6 @@ static void test_odd_sizes(void)
 static char *paths[MAXIMG];
 static int npaths;
 
-static int read_identities(const char *data)
-{
-    char p[4200];
-    snprintf(p, sizeof p, "%s/faces/identities.csv", data);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return -1;
-    char line[4096];
-    int first = 1;
-    while (fgets(line, sizeof line, f) && npaths < MAXIMG) {
-        if (first) {
-            first = 0;
-            continue;
-        }
-        char *c = strchr(line, ',');
-        if (!c)
-            continue;
-        *c = 0;
-        size_t n = strlen(data) + strlen(line) + 2;
-        paths[npaths] = (char *)malloc(n);
-        snprintf(paths[npaths], n, "%s/%s", data, line);
-        npaths++;
-    }
-    fclose(f);
-    return 0;
-}
-
-static double iou(const double *a, const fm_face_box *b)
-{
-    double il = fmax(a[0], b->left), ir = fmin(a[2], b->right), it = fmax(a[1], b->top), ib = fmin(a[3], b->bottom);
-    if (ir < il || ib < it)
-        return 0;
-    double inter = (ir - il + 1) * (ib - it + 1);
-    double ua = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b->right - b->left + 1) * (b->bottom - b->top + 1) - inter;
-    return inter / ua;
-}
-
 static void test_vs_dlib(fm_engine *eng, const char *data)
 {
     char oracle[4200];
@@ -372,7 +335,7 @@ static void test_vs_dlib(fm_engine *eng, const char *data)
         fprintf(stderr, "SKIP part: %s not built (needs libdlib-dev)\n", oracle);
         return;
     }
-    if (read_identities(data) || npaths == 0) {
+    if ((npaths = test_read_identities(data, paths, MAXIMG)) <= 0) {
         fprintf(stderr, "SKIP part: faces/identities.csv not found\n");
         return;
     }
@@ -425,7 +388,7 @@ static void test_vs_dlib(fm_engine *eng, const char *data)
         if ((long)got == n) {
             int same = 1;
             for (long i = 0; i < n; i++) {
-                double q = iou(d[i], &faces[i]), ds = fabs(d[i][4] - faces[i].score);
+                double q = test_face_box_iou(&faces[i], d[i]), ds = fabs(d[i][4] - faces[i].score);
                 worst_iou = fmin(worst_iou, q);
                 worst_score = fmax(worst_score, ds);
                 same &= d[i][0] == faces[i].left && d[i][1] == faces[i].top && d[i][2] == faces[i].right &&

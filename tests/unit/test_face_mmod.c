@@ -2,22 +2,12 @@
  * ../shared/data/faces/identities.csv up to 700 pixels on a side (dlib's MMOD is slow on larger photos):
  * same number of faces, each box matched with IoU >= 0.95, scores within 1e-3.
  * Skips (77) when the data, the models or the oracle binary are absent. */
-#include "test.h"
+#include "test_face_data.h"
 
 #include <unistd.h>
 
 #define MAXIMG 4096
 #define MAXSIDE 700
-
-static double iou(const float *a, const float *b)
-{
-    double il = fmax(a[0], b[0]), it = fmax(a[1], b[1]), ir = fmin(a[2], b[2]), ib = fmin(a[3], b[3]);
-    if (il > ir || it > ib)
-        return 0;
-    double in = (ir - il + 1) * (ib - it + 1);
-    double aa = (a[2] - a[0] + 1) * (a[3] - a[1] + 1), ba = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
-    return in / (aa + ba - in);
-}
 
 int main(void)
 {
@@ -116,22 +106,8 @@ int main(void)
         size_t got = 0;
         CHECK_STATUS(fm_detect(ctx, eng, img, &o, b, 64, &got), FM_OK);
         CHECK_MSG((long)got == n, "%s: %zu faces, dlib finds %ld", cur, got, n);
-        for (int i = 0; i < nr; i++) {
-            double best = 0, ds = 1e9;
-            for (size_t j = 0; j < got && j < 64; j++) {
-                float bb[4] = {b[j].left, b[j].top, b[j].right, b[j].bottom};
-                double v = iou(bb, ref[i]);
-                if (v > best) {
-                    best = v;
-                    ds = fabs(b[j].score - ref[i][4]);
-                }
-            }
-            CHECK_MSG(best >= 0.95, "%s: dlib box %d best IoU %.3f", cur, i, best);
-            CHECK_MSG(ds <= 1e-3, "%s: dlib box %d score differs by %.2e", cur, i, ds);
-            worst_iou = fmin(worst_iou, best);
-            worst_score = fmax(worst_score, ds);
-            faces++;
-        }
+        faces += test_check_boxes_vs_dlib(cur, b, got < 64 ? got : 64, (const float(*)[5])ref, nr, &worst_iou,
+                                          &worst_score);
         checked++;
         fm_image_destroy(img);
     }

@@ -6,7 +6,7 @@
  *   - end to end (our landmarks -> our chip -> our descriptor): L2 distance to dlib's <= 1e-3
  *   - images that are already 150x150 chips, fed straight to the ResNet: L2 distance <= 1e-3
  * Skips (77) when the data, the models or the oracle binary are absent. FM_FACE_ORACLE_LIMIT=N limits the images. */
-#include "test.h"
+#include "test_face_data.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -24,33 +24,6 @@
 
 static char *paths[MAXIMG];
 static int npaths;
-
-static int read_identities(const char *data)
-{
-    char p[4200];
-    snprintf(p, sizeof p, "%s/faces/identities.csv", data);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return -1;
-    char line[4096];
-    int first = 1;
-    while (fgets(line, sizeof line, f) && npaths < MAXIMG) {
-        if (first) {
-            first = 0;
-            continue;
-        }
-        char *c = strchr(line, ',');
-        if (!c)
-            continue;
-        *c = 0;
-        size_t n = strlen(data) + strlen(line) + 2;
-        paths[npaths] = (char *)malloc(n);
-        snprintf(paths[npaths], n, "%s/%s", data, line);
-        npaths++;
-    }
-    fclose(f);
-    return 0;
-}
 
 static int read_floats(const char *s, float *v, int n)
 {
@@ -199,7 +172,7 @@ int main(void)
     if (st == FM_ERR_IO)
         SKIP_ALL("dlib models not found in %s: %s", models, fm_ctx_errmsg(ctx));
     REQUIRE_MAIN(st == FM_OK);
-    if (read_identities(data) || npaths == 0)
+    if ((npaths = test_read_identities(data, paths, MAXIMG)) <= 0)
         SKIP_ALL("faces/identities.csv not found");
     const char *lim = getenv("FM_FACE_ORACLE_LIMIT");
     if (lim && atoi(lim) > 0 && atoi(lim) < npaths)
