@@ -203,6 +203,14 @@ static void test_conv_fixed_cases(void)
                                 {64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64}};
     for (size_t i = 0; i < 3; i++)
         conv_case(&big[i], 40, 48, NN_ACT_RELU, 0);
+    /* depthwise rows wide enough for several 8-lane vectors and a scalar tail: 3x3 s1 / s2 (register kernel),
+     * 5x5 s2 and dilated 3x3 s1 (generic loops), odd widths, every activation */
+    const nn_conv_desc dwc[] = {{12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 12}, {12, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 12},
+                                {8, 8, 5, 5, 2, 2, 1, 1, 1, 1, 2, 2, 8},     {8, 8, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 8},
+                                {6, 6, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 6},     {6, 6, 4, 2, 1, 2, 1, 1, 1, 0, 2, 1, 6}};
+    for (size_t i = 0; i < sizeof dwc / sizeof dwc[0]; i++)
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+            conv_case(&dwc[i], 21 + (int)a, 37 + 13 * (int)i + (int)a, acts[a], (int)(a % 2));
 }
 
 static void test_conv_random(void)

@@ -286,8 +286,19 @@ void nn_act_apply(float *x, int c, size_t plane, const nn_act *a)
         act_plane(x + (size_t)ch * plane, plane, a, ch);
 }
 
-/* bias + activation on one output plane (one pass) */
-static void epilogue(float *x, size_t n, float bias, const nn_act *a, int ch) { bias_act(x, n, bias, a, ch); }
+/* bias + activation on one output plane (one pass), with the conv's instruction set */
+static void epilogue_isa(float *x, size_t n, float bias, const nn_act *a, int ch, int isa)
+{
+#if NN_HAVE_AVX2_KERNELS
+    if (isa == NN_ISA_AVX2) {
+        nn_bias_act_avx2(x, n, bias, a, ch);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    bias_act(x, n, bias, a, ch);
+}
 
 /* ---- conv2d ------------------------------------------------------------------------------------------------------ */
 
@@ -550,8 +561,8 @@ static void gemm_rows(void *arg, int begin, int end)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nc, j->k, 1.0f,
                     j->w + (size_t)begin * (size_t)j->k, j->k, j->col + c0, j->ldb, 0.0f, cblk, j->ldc);
         for (int r = 0; r < m; r++)
-            epilogue(cblk + (size_t)r * (size_t)j->ldc, (size_t)nc, j->cv->b[j->ch0 + begin + r], &j->cv->act,
-                     j->ch0 + begin + r);
+            epilogue_isa(cblk + (size_t)r * (size_t)j->ldc, (size_t)nc, j->cv->b[j->ch0 + begin + r], &j->cv->act,
+                         j->ch0 + begin + r, j->cv->isa);
     }
 }
 
@@ -1037,7 +1048,8 @@ typedef struct dw_job {
 /* One output channel of a depthwise convolution. Every output value is the sum over the valid taps in (ky, kx) order,
  * accumulated in a register from 0, then bias + activation: the vector interior, the scalar interior and the
  * bounds-checked border compute exactly the same sums. */
-static void dw_plane(const nn_conv_desc *d, const float *src, int H, int W, const float *wk, float *dst, int OH, int OW)
+static void dw_plane(const nn_conv_desc *d, const float *src, int H, int W, const float *wk, float *dst, int OH, int OW,
+                     int isa)
 {
     const int sh = d->stride_h, sw = d->stride_w, kh = d->kh, kw = d->kw, dh = d->dil_h, dw = d->dil_w;
     /* interior columns: every kx tap inside [0, W) */
@@ -1076,7 +1088,11 @@ static void dw_plane(const nn_conv_desc *d, const float *src, int H, int W, cons
             }
         }
         int ox = xl;
-        if (kw == 3 && nr == 3 && (sw == 1 || sw == 2)) {
+        if (NN_HAVE_AVX2_KERNELS && isa == NN_ISA_AVX2) {
+#if NN_HAVE_AVX2_KERNELS
+            ox = nn_dw_row_avx2(d, rows, wrows, nr, W, ox, xr, drow);
+#endif
+        } else if (kw == 3 && nr == 3 && (sw == 1 || sw == 2)) {
             /* the common 3x3 case with all three rows inside: weights held in registers, same summation order */
             const v8f z = splat8(0.0f);
             const v8f w0 = splat8(wrows[0][0]), w1 = splat8(wrows[0][1]), w2 = splat8(wrows[0][2]);
@@ -1159,8 +1175,8 @@ static void dw_channels(void *arg, int begin, int end)
     for (int c = begin; c < end; c++) {
         const float *src = j->in->data + (size_t)c * (size_t)H * (size_t)W;
         float *dst = j->out->data + (size_t)c * (size_t)OH * (size_t)OW;
-        dw_plane(d, src, H, W, j->cv->w + (size_t)c * (size_t)d->kh * (size_t)d->kw, dst, OH, OW);
-        epilogue(dst, (size_t)OH * (size_t)OW, j->cv->b[c], &j->cv->act, c);
+        dw_plane(d, src, H, W, j->cv->w + (size_t)c * (size_t)d->kh * (size_t)d->kw, dst, OH, OW, j->cv->isa);
+        epilogue_isa(dst, (size_t)OH * (size_t)OW, j->cv->b[c], &j->cv->act, c, j->cv->isa);
     }
 }
 

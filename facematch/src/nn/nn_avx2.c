@@ -267,6 +267,121 @@ void nn_wg_output_avx2(const wg_job *j, int begin, int end)
         wg_output8(2, j, begin, end);
 }
 
+/* ---- bias + activation over a plane (nn.c's bias_act, 8 lanes) ---- */
+
+void nn_bias_act_avx2(float *x, size_t n, float bias, const nn_act *a, int ch)
+{
+    size_t i = 0;
+    if (a->kind == NN_ACT_NONE && bias == 0.0f)
+        return;
+    if (a->kind == NN_ACT_SIGMOID) {
+        for (; i < n; i++)
+            x[i] = 1.0f / (1.0f + expf(-(x[i] + bias)));
+        return;
+    }
+    for (; i + LANES <= n; i += LANES)
+        _mm256_storeu_ps(x + i, act_v(_mm256_loadu_ps(x + i), bias, a, ch));
+    if (i < n) { /* the last few lanes through a zero-padded vector: same per-lane operations */
+        float l[LANES] = {0};
+        memcpy(l, x + i, (n - i) * sizeof(float));
+        _mm256_storeu_ps(l, act_v(_mm256_loadu_ps(l), bias, a, ch));
+        memcpy(x + i, l, (n - i) * sizeof(float));
+    }
+}
+
+/* ---- depthwise convolution: the vector interior of one output row ---- */
+
+/* even elements of the 16 floats at q: q[0], q[2], ..., q[14] */
+static inline vf even8(const float *q)
+{
+    const vf s = _mm256_shuffle_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(q + 8), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* one vector of 8 outputs starting at ox (the caller checked that every read is inside the rows) */
+static inline vf dw_vec(const nn_conv_desc *d, const float *const *rows, const float *const *wrows, int nr, int ox)
+{
+    const int sw = d->stride_w, kw = d->kw, dw = d->dil_w;
+    vf acc = _mm256_setzero_ps();
+    for (int r = 0; r < nr; r++) {
+        const float *rp = rows[r] + ((ptrdiff_t)ox * sw - d->pad_l);
+        for (int kx = 0; kx < kw; kx++) {
+            const float *q = rp + kx * dw;
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(wrows[r][kx]), sw == 1 ? _mm256_loadu_ps(q) : even8(q), acc);
+        }
+    }
+    return acc;
+}
+
+/* the same for a 3x3 kernel with all three rows inside, weights in registers */
+#define DW3(LD)                                                                                                      \
+    do {                                                                                                             \
+        const float *a = rows[0] + ((ptrdiff_t)ox * sw - pl), *b = rows[1] + ((ptrdiff_t)ox * sw - pl),              \
+                    *c = rows[2] + ((ptrdiff_t)ox * sw - pl);                                                        \
+        vf acc = _mm256_mul_ps(w0, LD(a));                                                                           \
+        acc = _mm256_fmadd_ps(w1, LD(a + dw), acc);                                                                  \
+        acc = _mm256_fmadd_ps(w2, LD(a + 2 * dw), acc);                                                              \
+        acc = _mm256_fmadd_ps(w3, LD(b), acc);                                                                       \
+        acc = _mm256_fmadd_ps(w4, LD(b + dw), acc);                                                                  \
+        acc = _mm256_fmadd_ps(w5, LD(b + 2 * dw), acc);                                                              \
+        acc = _mm256_fmadd_ps(w6, LD(c), acc);                                                                       \
+        acc = _mm256_fmadd_ps(w7, LD(c + dw), acc);                                                                  \
+        acc = _mm256_fmadd_ps(w8, LD(c + 2 * dw), acc);                                                              \
+        _mm256_storeu_ps(drow + ox, acc);                                                                            \
+    } while (0)
+
+int nn_dw_row_avx2(const nn_conv_desc *d, const float *const *rows, const float *const *wrows, int nr, int W, int ox,
+                   int xr, float *drow)
+{
+    const int sw = d->stride_w, kw = d->kw, dw = d->dil_w, pl = d->pad_l;
+    if (sw != 1 && sw != 2)
+        return ox;
+    /* last start whose reads stay inside the row: sw = 1 reads [ox - pl, ox - pl + (kw-1) dw + 7] (inside for every
+     * ox + 8 <= xr); sw = 2 reads 16 floats per tap from 2 ox - pl + kx dw */
+    int last = xr - LANES;
+    if (sw == 2) {
+        const int lim = (W - 16 - (kw - 1) * dw + pl) / 2; /* 2 ox - pl + (kw-1) dw + 15 <= W - 1 */
+        if (W - 16 - (kw - 1) * dw + pl < 0)
+            return ox;
+        if (lim < last)
+            last = lim;
+    }
+    const int ox0 = ox;
+    if (last < ox0)
+        return ox;
+    if (kw == 3 && nr == 3) {
+        const vf w0 = _mm256_set1_ps(wrows[0][0]), w1 = _mm256_set1_ps(wrows[0][1]), w2 = _mm256_set1_ps(wrows[0][2]);
+        const vf w3 = _mm256_set1_ps(wrows[1][0]), w4 = _mm256_set1_ps(wrows[1][1]), w5 = _mm256_set1_ps(wrows[1][2]);
+        const vf w6 = _mm256_set1_ps(wrows[2][0]), w7 = _mm256_set1_ps(wrows[2][1]), w8 = _mm256_set1_ps(wrows[2][2]);
+        if (sw == 1) {
+            for (; ox <= last; ox += LANES)
+                DW3(_mm256_loadu_ps);
+            if (ox < last + LANES) { /* one more vector ending at the last output: recomputes a few, same values */
+                ox = last;
+                DW3(_mm256_loadu_ps);
+                ox += LANES;
+            }
+        } else {
+            for (; ox <= last; ox += LANES)
+                DW3(even8);
+            if (ox < last + LANES) {
+                ox = last;
+                DW3(even8);
+                ox += LANES;
+            }
+        }
+        return ox;
+    }
+    for (; ox <= last; ox += LANES)
+        _mm256_storeu_ps(drow + ox, dw_vec(d, rows, wrows, nr, ox));
+    if (ox < last + LANES) {
+        _mm256_storeu_ps(drow + last, dw_vec(d, rows, wrows, nr, last));
+        ox = last + LANES;
+    }
+    return ox;
+}
+#undef DW3
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

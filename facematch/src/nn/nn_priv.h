@@ -29,6 +29,13 @@ typedef struct wg_job {
  * partial groups of 8 tiles (wg_cols rounds to 8). Only called when nn_cpu_has_avx2(). */
 void nn_wg_input_avx2(const wg_job *j, int begin, int end);
 void nn_wg_output_avx2(const wg_job *j, int begin, int end);
+/* nn.c's bias_act with 8 lanes (identical per-lane operations) */
+void nn_bias_act_avx2(float *x, size_t n, float bias, const nn_act *a, int ch);
+/* Depthwise conv: the vector interior of one output row, outputs [ox, xr) (every tap of those inside the row);
+ * rows / wrows: the nr input rows and their kernel rows that are inside the image. Returns the first output not
+ * written (the caller finishes the row with scalar code). */
+int nn_dw_row_avx2(const nn_conv_desc *d, const float *const *rows, const float *const *wrows, int nr, int W, int ox,
+                   int xr, float *drow);
 #else
 #define NN_HAVE_AVX2_KERNELS 0
 #endif
