@@ -238,11 +238,12 @@ class _Handle:
 
     _destroy = None  # name of the fm_*_destroy function
     _what = "handle"
+    _lookup = staticmethod(_fn)  # the module's typed-function table that declares _destroy
 
     def close(self):
         h = getattr(self, "_h", None)
         if h:
-            _fn(self._destroy)(h)
+            self._lookup(self._destroy)(h)
             self._h = None
             self._closed()
 

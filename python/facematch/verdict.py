@@ -15,7 +15,7 @@ import ctypes
 import json
 import os
 
-from . import Context, _raise, _s
+from . import Context, _Handle, _raise, _s
 from ._native import lib as _lib
 
 _ctx = ctypes.c_void_p
@@ -80,8 +80,12 @@ def _card_sign_ptr():
     return ctypes.cast(_lib().cdll.fm_verdict_key_card_sign, ctypes.c_void_p).value
 
 
-class Key:
+class Key(_Handle):
     """An fm_verdict_key (ES256/EdDSA signing or verification key, or an RSA card stand-in key)."""
+
+    _destroy = "fm_verdict_key_destroy"
+    _what = "key"
+    _lookup = staticmethod(_fn)
 
     def __init__(self, handle):
         self._h = handle
@@ -110,17 +114,6 @@ class Key:
             c._check(_fn("fm_verdict_key_load_file")(c.handle, os.fsencode(path), ctypes.byref(h),
                                                      ctypes.byref(flags)))
             return cls(h), bool(flags.value & 1)
-
-    def close(self):
-        if self._h:
-            _fn("fm_verdict_key_destroy")(self._h)
-            self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def alg(self):
@@ -205,8 +198,12 @@ class Verification:
         return f"Verification(valid={self.valid}, failed_check={self.failed_check!r}, detail={self.detail!r})"
 
 
-class Verifier:
+class Verifier(_Handle):
     """An fm_verdict_verifier for one engine public key plus CA certificates (PEM/DER bytes)."""
+
+    _destroy = "fm_verdict_verifier_destroy"
+    _what = "verifier"
+    _lookup = staticmethod(_fn)
 
     SETTINGS = {"clock_skew": 1, "max_lifetime": 2, "require_card": 3, "check_chain": 4, "max_token": 5}
 
@@ -221,17 +218,6 @@ class Verifier:
                 c._check(_fn("fm_verdict_verifier_add_ca")(c.handle, self._h, ca, len(ca)))
             for k, v in settings.items():
                 c._check(_fn("fm_verdict_verifier_set")(c.handle, self._h, self.SETTINGS[k], int(v)))
-
-    def close(self):
-        if self._h:
-            _fn("fm_verdict_verifier_destroy")(self._h)
-            self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def verify(self, token, nonce, aud, now=0):
         tok = token.encode() if isinstance(token, str) else bytes(token)
