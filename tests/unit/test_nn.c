@@ -301,7 +301,8 @@ static void test_winograd(void)
     CHECK(nn_conv_set_winograd(&cv, 0, NULL) == FM_OK && cv.wino_m == 0 && !cv.wu);
     nn_conv_free(&cv);
     fprintf(stderr, "winograd (%s kernels): worst scaled error F(2x2) %.3g, F(4x4) %.3g\n",
-            g_isa == NN_ISA_AVX2 ? "AVX2" : "baseline", g_worst_wino[2], g_worst_wino[4]);
+            g_isa == NN_ISA_AVX512 ? "AVX-512" : g_isa == NN_ISA_AVX2 ? "AVX2" : "baseline", g_worst_wino[2],
+            g_worst_wino[4]);
     g_worst_wino[2] = g_worst_wino[4] = 0;
 }
 
@@ -720,11 +721,12 @@ static void test_parallel_for(void)
 
 int main(void)
 {
-    /* the convolution kernels once per instruction set: the portable baseline, and AVX2 + FMA where this CPU has it
-     * (nn_conv_set_isa forces a layer's choice; the library picks nn_isa_best() by itself) */
-    for (g_isa = NN_ISA_BASE; g_isa <= NN_ISA_AVX2; g_isa++) {
-        if (g_isa == NN_ISA_AVX2 && nn_isa_best() != NN_ISA_AVX2) {
-            fprintf(stderr, "test_nn: this CPU has no AVX2 + FMA; only the baseline kernels were tested\n");
+    /* the convolution kernels once per instruction set: the portable baseline, AVX2 + FMA and AVX-512 where this CPU
+     * has them (nn_conv_set_isa forces a layer's choice; the library picks nn_isa_best() by itself) */
+    for (g_isa = NN_ISA_BASE; g_isa <= NN_ISA_AVX512; g_isa++) {
+        if (g_isa > nn_isa_best()) {
+            fprintf(stderr, "test_nn: this CPU lacks %s; those kernels were not tested\n",
+                    g_isa == NN_ISA_AVX2 ? "AVX2 + FMA" : "AVX-512F");
             break;
         }
         RUN(test_conv_fixed_cases);

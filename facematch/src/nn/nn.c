@@ -290,7 +290,7 @@ void nn_act_apply(float *x, int c, size_t plane, const nn_act *a)
 static void epilogue_isa(float *x, size_t n, float bias, const nn_act *a, int ch, int isa)
 {
 #if NN_HAVE_AVX2_KERNELS
-    if (isa == NN_ISA_AVX2) {
+    if (isa >= NN_ISA_AVX2) {
         nn_bias_act_avx2(x, n, bias, a, ch);
         return;
     }
@@ -346,11 +346,15 @@ fm_status nn_conv_init(nn_conv *cv, const nn_conv_desc *d, const float *weights,
     return FM_OK;
 }
 
-int nn_isa_best(void) { return nn_cpu_has_avx2() ? NN_ISA_AVX2 : NN_ISA_BASE; }
+int nn_isa_best(void)
+{
+    return nn_cpu_has_avx512() ? NN_ISA_AVX512 : nn_cpu_has_avx2() ? NN_ISA_AVX2 : NN_ISA_BASE;
+}
 
 void nn_conv_set_isa(nn_conv *cv, int isa)
 {
-    cv->isa = isa == NN_ISA_AVX2 && nn_cpu_has_avx2() ? NN_ISA_AVX2 : NN_ISA_BASE;
+    const int best = nn_isa_best();
+    cv->isa = isa < NN_ISA_BASE ? NN_ISA_BASE : isa > best ? best : isa;
     if (cv->sub)
         nn_conv_set_isa(cv->sub, isa);
 }
@@ -536,6 +540,20 @@ static void im2col(const nn_conv_desc *d, const nn_tensor *in, int c0, int nc, i
     }
 }
 
+/* C = A B (row-major, beta 0) with the conv's instruction set: our AVX-512 kernel, else OpenBLAS */
+static void sgemm_isa(int isa, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc)
+{
+#if NN_HAVE_AVX2_KERNELS
+    if (isa >= NN_ISA_AVX512) {
+        nn_sgemm_avx512(m, n, k, a, lda, b, ldb, c, ldc);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+
 typedef struct gemm_job {
     const nn_conv *cv;
     const float *w;   /* rows of the current group */
@@ -558,8 +576,8 @@ static void gemm_rows(void *arg, int begin, int end)
     for (int c0 = 0; c0 < j->n; c0 += nb) {
         int nc = j->n - c0 < nb ? j->n - c0 : nb;
         float *cblk = j->out + (size_t)begin * (size_t)j->ldc + (size_t)c0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nc, j->k, 1.0f,
-                    j->w + (size_t)begin * (size_t)j->k, j->k, j->col + c0, j->ldb, 0.0f, cblk, j->ldc);
+        sgemm_isa(j->cv->isa, m, nc, j->k, j->w + (size_t)begin * (size_t)j->k, j->k, j->col + c0, j->ldb, cblk,
+                  j->ldc);
         for (int r = 0; r < m; r++)
             epilogue_isa(cblk + (size_t)r * (size_t)j->ldc, (size_t)nc, j->cv->b[j->ch0 + begin + r], &j->cv->act,
                          j->ch0 + begin + r, j->cv->isa);
@@ -788,8 +806,8 @@ static void wg_gemms(void *arg, int begin, int end)
     const int C = j->cv->d.in_c, K = j->cv->d.out_c, T = (int)j->tb;
     const int ld = j->n * j->n * T; /* V is [C][n*n][tb], M is [K][n*n][tb] */
     for (int p = begin; p < end; p++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.0f, j->cv->wu + (size_t)p * K * C, C,
-                    j->V + (size_t)p * j->tb, ld, 0.0f, j->M + (size_t)p * j->tb, ld);
+        sgemm_isa(j->cv->isa, K, T, C, j->cv->wu + (size_t)p * K * C, C, j->V + (size_t)p * j->tb, ld,
+                  j->M + (size_t)p * j->tb, ld);
 }
 
 /* output transform + bias + activation of output channels [begin, end) for the band */
@@ -885,7 +903,7 @@ static void wg_output_v8(void *arg, int begin, int end) { nn_wg_output_avx2(arg,
 #endif
 
 /* tiles per vector of the transforms a conv runs */
-static int wg_lanes(const nn_conv *cv) { return cv->isa == NN_ISA_AVX2 ? 8 : VL; }
+static int wg_lanes(const nn_conv *cv) { return cv->isa >= NN_ISA_AVX2 ? 8 : VL; }
 
 /* columns of a band of nb tile rows (see wg_job.tb) */
 static size_t wg_cols(int nb, int TW, int lanes)
@@ -926,7 +944,7 @@ static void wg_forward(const nn_conv *cv, const nn_tensor *in, nn_tensor *out, f
         j.M = scratch + (size_t)n * (size_t)n * (size_t)C * j.tb;
         const double work = (double)n * n * (double)j.tb * (double)(C > K ? C : K);
         const int tt = threads > 1 && work >= 2e5 ? threads : 1;
-        const int avx2 = NN_HAVE_AVX2_KERNELS && cv->isa == NN_ISA_AVX2;
+        const int avx2 = NN_HAVE_AVX2_KERNELS && cv->isa >= NN_ISA_AVX2;
         nn_parallel_for(tt, C, avx2 ? wg_input_v8 : m == 4 ? wg_input4 : wg_input2, &j);
         nn_parallel_for(gemm_threads(threads, K, (int)j.tb * n * n, C), n * n, wg_gemms, &j);
         nn_parallel_for(tt, K, avx2 ? wg_output_v8 : m == 4 ? wg_output4 : wg_output2, &j);
@@ -1088,7 +1106,7 @@ static void dw_plane(const nn_conv_desc *d, const float *src, int H, int W, cons
             }
         }
         int ox = xl;
-        if (NN_HAVE_AVX2_KERNELS && isa == NN_ISA_AVX2) {
+        if (NN_HAVE_AVX2_KERNELS && isa >= NN_ISA_AVX2) {
 #if NN_HAVE_AVX2_KERNELS
             ox = nn_dw_row_avx2(d, rows, wrows, nr, W, ox, xr, drow);
 #endif

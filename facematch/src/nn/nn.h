@@ -143,11 +143,12 @@ typedef struct nn_conv {
 /* Instruction sets of the kernels. The library is built for baseline x86-64; a few kernels also exist as AVX2 + FMA
  * code (nn_avx2.c, compiled for that target by a pragma) and run only where the CPU supports them. The choice is
  * made per layer when it is initialised and kept in the immutable layer (no global switch). */
-enum { NN_ISA_BASE = 0, NN_ISA_AVX2 = 1 };
-/* The best instruction set this CPU runs (NN_ISA_AVX2 needs AVX2 and FMA, and the OS's AVX state support). */
+enum { NN_ISA_BASE = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2 /* AVX2 kernels + an AVX-512F GEMM */ };
+/* The best instruction set this CPU runs (NN_ISA_AVX2 needs AVX2 and FMA, NN_ISA_AVX512 also AVX-512F, both the
+ * OS's support for the wider register state). */
 int nn_isa_best(void);
-/* Forces a conv's kernels to an instruction set (tests compare both against naive code); NN_ISA_AVX2 falls back to
- * NN_ISA_BASE where the CPU lacks it. Call before nn_conv_scratch / planning: scratch sizes depend on it. */
+/* Forces a conv's kernels to an instruction set (tests compare each against naive code); a set the CPU lacks falls
+ * back to nn_isa_best(). Call before nn_conv_scratch / planning: scratch sizes depend on it. */
 void nn_conv_set_isa(nn_conv *cv, int isa);
 
 /* Validates the geometry and copies weights ([out_c][in_c/groups][kh][kw]) and bias ([out_c], may be NULL). */

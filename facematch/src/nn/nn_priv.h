@@ -8,6 +8,8 @@
 
 /* 1 when the AVX2 + FMA kernels are compiled in and this CPU (and OS) runs them. */
 int nn_cpu_has_avx2(void);
+/* 1 when the AVX-512F GEMM is compiled in and this CPU (and OS) runs it (and AVX2 + FMA). */
+int nn_cpu_has_avx512(void);
 
 /* ---- Winograd F(m x m, 3x3) band job (nn.c) ---- */
 #define WG_CHUNK 32                   /* tiles per horizontal chunk of a tile row (stack temporaries) */
@@ -29,6 +31,8 @@ typedef struct wg_job {
  * partial groups of 8 tiles (wg_cols rounds to 8). Only called when nn_cpu_has_avx2(). */
 void nn_wg_input_avx2(const wg_job *j, int begin, int end);
 void nn_wg_output_avx2(const wg_job *j, int begin, int end);
+/* C[M x N] = A[M x K] B[K x N], row-major with leading dimensions (nn_avx512.c); only after nn_cpu_has_avx512(). */
+void nn_sgemm_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 /* nn.c's bias_act with 8 lanes (identical per-lane operations) */
 void nn_bias_act_avx2(float *x, size_t n, float bias, const nn_act *a, int ch);
 /* Depthwise conv: the vector interior of one output row, outputs [ox, xr) (every tap of those inside the row);
