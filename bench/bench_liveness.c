@@ -10,7 +10,8 @@
  *       and prints one line per frame
  *         F <t> <faces> <ear> <p_closed> <yaw> <pitch> <roll> <pad|nan> <box_w> <x36> <y36> <x39> <y39> <x42> <y42> <x45> <y45>
  *       (the last 8: the eye corners, for aligning a clip with per-frame annotations that carry eye positions)
- *       followed, on frames with a PAD score, by "P <model_live> <moire> <specular> <colour>" (the fused score's inputs)
+ *       followed, on frames with a PAD score, by "P <model_live> <moire> <specular> <colour> <x1> <y1> <x2> <y2> <cx> <cy>
+ *       <cw> <ch>" (the fused score's inputs, the detector-style box they were taken from, fr_liveness's crop x y w h)
  *       and a line per detected event
  *         E blink <t_start> <t_end> <duration>      E turn_left|turn_right|nod <t_start> <t_end> <peak_deg>
  *       using the largest face, lv_blink_* and lv_motion_* with default parameters.
@@ -202,7 +203,9 @@ static int stream(const char *models, int pad_every)
                yaw, pitch, roll, pad, bw, corners[0], corners[1], corners[2], corners[3], corners[4], corners[5],
                corners[6], corners[7]);
         if (have_pad)
-            printf("P %.6f %.6f %.6f %.6f\n", padr.model_live, padr.moire, padr.specular, padr.colour);
+            printf("P %.6f %.6f %.6f %.6f %.1f %.1f %.1f %.1f %d %d %d %d\n", padr.model_live, padr.moire, padr.specular,
+                   padr.colour, padr.box[0], padr.box[1], padr.box[2], padr.box[3], padr.crop[0], padr.crop[1],
+                   padr.crop[2], padr.crop[3]);
         lv_blink_event be;
         if (lv_blink_push(&bd, t, ear, pc, &be))
             printf("E blink %.4f %.4f %.4f\n", be.t_start, be.t_end, be.duration);

@@ -93,6 +93,8 @@ typedef struct lv_pad_result {
     double specular;     /* fraction of saturated, low-saturation pixels in the face crop */
     double colour;       /* chroma spread cue (lower = more print/screen-like) */
     double fused;        /* fused probability live 0..1 (see liveness_pad.c) */
+    float box[4];        /* the detector-style box (x1, y1, x2, y2) the crop and the cues were taken from */
+    int crop[4];         /* fr_liveness's input rectangle (x, y, w, h) in the image, before the 128x128 resize */
 } lv_pad_result;
 
 /* box: the face as returned by fm_detect (dlib convention); mapped back to the detector's own box for

@@ -8,10 +8,12 @@
  *              by the ring's median power (log10). Screens re-photographed by a camera show sharp spectral peaks.
  *   specular — fraction of face pixels that are nearly white and unsaturated (V > 245, S < 0.12): glossy prints
  *              and screens reflect light sources as flat white patches.
- *   colour   — standard deviation of chroma (Cb, Cr) over the face: prints and screens compress the skin's
- *              colour range.
+ *   colour   — standard deviation of chroma (Cb, Cr) over the inner face (the central 60 % of the box in each
+ *              direction: skin, eyes, mouth; not the background at the box's corners, which made a coloured wall
+ *              reject live people — franck.mp4, README "Liveness signals").
  * Fusion: logistic regression on (logit(model_live), moire, specular, colour) with the weights below, fitted on the
  * calibration split of liveness/pad.csv by bench/pad_calibrate.py (split and results in README "Liveness signals").
+ * A cue that cannot be measured (face too small or at the border) enters as its calibration mean (neutral).
  */
 #include "liveness/liveness_internal.h"
 
@@ -21,16 +23,17 @@
 #include <string.h>
 
 /* Fusion weights and the operating threshold (bench/pad_calibrate.py output; see README). */
-static const double k_w[5] = {19.095501, 1.396164, -2.155038, 19.121138, -1.839653}; /* bias, logit(model),
-                                                                                      moire, specular, colour */
-static const double k_threshold = 0.561217; /* per still image */
+static const double k_w[5] = {7.411380, 0.891056, -0.966497, -18.711425, -0.782143}; /* bias, logit(model),
+                                                                                       moire, specular, colour */
+/* unmeasured cue = the calibration split's mean (index 0 unused: the model always gives a score) */
+static const double k_fill[5] = {0, 0, 1.712936, 0.013511, 7.026310};
+static const double k_threshold = 0.594209; /* per still image */
 
 double lv_pad_default_threshold(void) { return k_threshold; }
 
-/* video-level threshold on the median fused score (bench/pad_calibrate.py with clip streams; README):
- * min(still threshold, half the lowest live-clip median); the held-out stills' error curve is flat from ~0.1 to the
- * still threshold */
-static const double k_video_threshold = 0.0932;
+/* video-level threshold on the median fused score (bench/pad_calibrate.py with the 12 clips of video/clips.csv,
+ * every 3rd frame; README): min(still threshold, half the lowest live-clip median = anit-spoofing real.mov 0.408) */
+static const double k_video_threshold = 0.204224;
 
 double lv_pad_video_threshold(void) { return k_video_threshold; }
 
@@ -196,6 +199,9 @@ static double moire_cue(const onnx_rgb_view *v, const float raw[4])
     return log10((peak + 1e-9) / (med + 1e-9));
 }
 
+#define LV_SKIN_LO 0.2
+#define LV_SKIN_HI 0.8
+
 static void colour_cues(const onnx_rgb_view *v, const float raw[4], double *specular, double *colour)
 {
     int x0 = (int)fmax(0, raw[0]), y0 = (int)fmax(0, raw[1]);
@@ -204,7 +210,12 @@ static void colour_cues(const onnx_rgb_view *v, const float raw[4], double *spec
     if (x1 - x0 < 8 || y1 - y0 < 8)
         return;
     int step = (int)fmax(1, fmin(x1 - x0, y1 - y0) / 64);
-    double n = 0, spec = 0, scb = 0, scr = 0, scb2 = 0, scr2 = 0;
+    /* chroma spread over the inner face only (LV_SKIN_LO..LV_SKIN_HI of the box in each direction): the whole box
+     * takes in background and hair at its corners, and a coloured wall then dominates the spread (franck.mp4's blue
+     * studio wall: 25 over the box, 8 inside; README "Liveness signals") */
+    double ix0 = raw[0] + LV_SKIN_LO * (raw[2] - raw[0]), ix1 = raw[0] + LV_SKIN_HI * (raw[2] - raw[0]);
+    double iy0 = raw[1] + LV_SKIN_LO * (raw[3] - raw[1]), iy1 = raw[1] + LV_SKIN_HI * (raw[3] - raw[1]);
+    double n = 0, nc = 0, spec = 0, scb = 0, scr = 0, scb2 = 0, scr2 = 0;
     for (int y = y0; y < y1; y += step)
         for (int x = x0; x < x1; x += step) {
             const uint8_t *p = v->rgb + (size_t)y * v->stride + (size_t)x * 3;
@@ -213,15 +224,20 @@ static void colour_cues(const onnx_rgb_view *v, const float raw[4], double *spec
             double s = mx > 0 ? (mx - mn) / mx : 0;
             if (mx > 245 && s < 0.12)
                 spec++;
+            n++;
+            if (x < ix0 || x >= ix1 || y < iy0 || y >= iy1)
+                continue;
             double cb = -0.168736 * r - 0.331264 * g + 0.5 * b, cr = 0.5 * r - 0.418688 * g - 0.081312 * b;
             scb += cb;
             scr += cr;
             scb2 += cb * cb;
             scr2 += cr * cr;
-            n++;
+            nc++;
         }
     *specular = spec / n;
-    double vcb = scb2 / n - (scb / n) * (scb / n), vcr = scr2 / n - (scr / n) * (scr / n);
+    if (nc < 16)
+        return;
+    double vcb = scb2 / nc - (scb / nc) * (scb / nc), vcr = scr2 / nc - (scr / nc) * (scr / nc);
     *colour = sqrt(fmax(0, vcb) + fmax(0, vcr));
 }
 
@@ -272,6 +288,10 @@ fm_status lv_pad_score_raw(fm_ctx *ctx, const lv_models *m, nn_arena *arena, con
     st = onnx_liveness(ctx, m->live, arena, &vb, raw_box, thr > 0 ? (int)thr : 1, probs);
     free(bgr);
     if (st == FM_OK) {
+        for (int i = 0; i < 4; i++)
+            out->box[i] = raw_box[i];
+        if (onnx_face_crop_rect(&v, raw_box, 2.7f, out->crop))
+            memset(out->crop, 0, sizeof out->crop);
         for (int i = 0; i < 3; i++)
             out->model_probs[i] = probs[i];
         out->model_live = probs[0];
@@ -281,8 +301,7 @@ fm_status lv_pad_score_raw(fm_ctx *ctx, const lv_models *m, nn_arena *arena, con
         double x[5] = {1, log(p / (1 - p)), out->moire, out->specular, out->colour};
         double z = 0;
         for (int i = 0; i < 5; i++)
-            if (k_w[i] != 0)
-                z += k_w[i] * (isfinite(x[i]) ? x[i] : 0);
+            z += k_w[i] * (isfinite(x[i]) ? x[i] : k_fill[i]);
         out->fused = 1 / (1 + exp(-z));
     }
     fm_image_destroy(tmp);
