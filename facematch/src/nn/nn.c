@@ -548,6 +548,10 @@ static void sgemm_isa(int isa, int m, int n, int k, const float *a, int lda, con
         nn_sgemm_avx512(m, n, k, a, lda, b, ldb, c, ldc);
         return;
     }
+    if (isa >= NN_ISA_AVX2) {
+        nn_sgemm_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+        return;
+    }
 #else
     (void)isa;
 #endif

@@ -382,6 +382,120 @@ int nn_dw_row_avx2(const nn_conv_desc *d, const float *const *rows, const float 
 }
 #undef DW3
 
+/* ---- GEMM: C[M x N] = A[M x K] B[K x N], row-major, beta 0 (see nn_avx512.c for the reasons; same scheme with
+ * 8-float vectors: 6 rows x 16 columns or 12 rows x 8 columns of accumulators; k in increasing order, one FMA per
+ * term) ---- */
+
+static inline __attribute__((always_inline)) void gk(const int R, const int V, const int MASKED, int K, const float *A,
+                                                     int lda, const float *B, int ldb, float *C, int ldc, __m256i mk)
+{
+    vf acc[12][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        acc[r][0] = _mm256_setzero_ps();
+        acc[r][1] = _mm256_setzero_ps();
+    }
+    for (int k = 0; k < K; k++) {
+        const float *b = B + (size_t)k * (size_t)ldb;
+        const vf b0 = MASKED ? _mm256_maskload_ps(b, mk) : _mm256_loadu_ps(b);
+        const vf b1 = V == 2 ? _mm256_loadu_ps(b + 8) : b0;
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+            const vf a = _mm256_broadcast_ss(A + (size_t)r * (size_t)lda + (size_t)k);
+            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+            if (V == 2)
+                acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        _mm256_storeu_ps(C + (size_t)r * (size_t)ldc, acc[r][0]);
+        if (V == 2)
+            _mm256_storeu_ps(C + (size_t)r * (size_t)ldc + 8, acc[r][1]);
+    }
+}
+
+#define GK_CASE(R, V)                                                                                                \
+    case R:                                                                                                          \
+        gk(R, V, masked, K, a, lda, b, ldb, c, ldc, mk);                                                             \
+        break
+
+static void g_rows2(int rows, int K, const float *a, int lda, const float *b, int ldb, float *c, int ldc)
+{
+    const int masked = 0;
+    const __m256i mk = _mm256_setzero_si256();
+    switch (rows) {
+        GK_CASE(1, 2);
+        GK_CASE(2, 2);
+        GK_CASE(3, 2);
+        GK_CASE(4, 2);
+        GK_CASE(5, 2);
+        GK_CASE(6, 2);
+    default:
+        break;
+    }
+}
+
+/* masked: only the lanes of mk are read from B (the column tail) */
+static inline __attribute__((always_inline)) void g_rows1_m(const int masked, int rows, int K, const float *a,
+                                                            int lda, const float *b, int ldb, float *c, int ldc,
+                                                            __m256i mk)
+{
+    switch (rows) {
+        GK_CASE(1, 1);
+        GK_CASE(2, 1);
+        GK_CASE(3, 1);
+        GK_CASE(4, 1);
+        GK_CASE(5, 1);
+        GK_CASE(6, 1);
+        GK_CASE(7, 1);
+        GK_CASE(8, 1);
+        GK_CASE(9, 1);
+        GK_CASE(10, 1);
+        GK_CASE(11, 1);
+        GK_CASE(12, 1);
+    default:
+        break;
+    }
+}
+
+static void g_rows1(int rows, int K, const float *a, int lda, const float *b, int ldb, float *c, int ldc)
+{
+    g_rows1_m(0, rows, K, a, lda, b, ldb, c, ldc, _mm256_setzero_si256());
+}
+
+static void g_rows1_tail(int rows, int K, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
+                         __m256i mk)
+{
+    g_rows1_m(1, rows, K, a, lda, b, ldb, c, ldc, mk);
+}
+
+void nn_sgemm_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{
+    int n0 = 0;
+    for (; n0 + 16 <= N; n0 += 16)
+        for (int r0 = 0; r0 < M; r0 += 6)
+            g_rows2(M - r0 < 6 ? M - r0 : 6, K, A + (size_t)r0 * (size_t)lda, lda, B + n0, ldb,
+                    C + (size_t)r0 * (size_t)ldc + n0, ldc);
+    for (; n0 + 8 <= N; n0 += 8)
+        for (int r0 = 0; r0 < M; r0 += 12)
+            g_rows1(M - r0 < 12 ? M - r0 : 12, K, A + (size_t)r0 * (size_t)lda, lda, B + n0, ldb,
+                    C + (size_t)r0 * (size_t)ldc + n0, ldc);
+    if (n0 < N) {
+        /* the last 1..7 columns: masked loads of B (nothing past the row is read), products of a 12-row block
+         * stored in a 12 x 8 buffer and copied out */
+        const int w = N - n0;
+        const __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        float cb[12 * 8];
+        for (int r0 = 0; r0 < M; r0 += 12) {
+            const int rows = M - r0 < 12 ? M - r0 : 12;
+            g_rows1_tail(rows, K, A + (size_t)r0 * (size_t)lda, lda, B + n0, ldb, cb, 8, mk);
+            for (int r = 0; r < rows; r++)
+                memcpy(C + (size_t)(r0 + r) * (size_t)ldc + n0, cb + r * 8, (size_t)w * sizeof(float));
+        }
+    }
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

@@ -31,7 +31,9 @@ typedef struct wg_job {
  * partial groups of 8 tiles (wg_cols rounds to 8). Only called when nn_cpu_has_avx2(). */
 void nn_wg_input_avx2(const wg_job *j, int begin, int end);
 void nn_wg_output_avx2(const wg_job *j, int begin, int end);
-/* C[M x N] = A[M x K] B[K x N], row-major with leading dimensions (nn_avx512.c); only after nn_cpu_has_avx512(). */
+/* C[M x N] = A[M x K] B[K x N], row-major with leading dimensions; AVX2 + FMA (nn_avx2.c) and AVX-512F
+ * (nn_avx512.c; only after nn_cpu_has_avx512()). */
+void nn_sgemm_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 void nn_sgemm_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 /* nn.c's bias_act with 8 lanes (identical per-lane operations) */
 void nn_bias_act_avx2(float *x, size_t n, float bias, const nn_act *a, int ch);
