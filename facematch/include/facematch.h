@@ -1277,6 +1277,40 @@ FM_API double fm_pad_default_threshold(void);
 FM_API fm_status fm_pad_score(fm_ctx *ctx, fm_pad *pad, const fm_image *img, const fm_face_box *box,
                               fm_pad_result *out);
 
+/* ---- liveness signals: video-level passive decision (the rule a session applies to its frames) ------------- */
+
+/** Accumulates the per-frame passive scores (fm_pad_result.live) of ONE presentation (a clip, a camera session) and
+ *  applies the same video-level rule as fm_session: live iff at least FM_PAD_VIDEO_MIN_FRAMES finite scores were
+ *  pushed and their median >= fm_pad_video_threshold() (README "Liveness signals": calibrated on clips, a median
+ *  ignores a minority of frames with a bad crop or a second face). Push a NaN for a frame without a score (no face):
+ *  it is counted, not used. Score every frame or a regular subset (the session scores at most 10 frames a second).
+ *  Holds at most FM_PAD_VIDEO_MAX_FRAMES scores (then FM_ERR_LIMIT); above 1024 scores the median is taken over
+ *  every k-th one, as in the session. Belongs to one thread; no models needed. */
+#define FM_PAD_VIDEO_MIN_FRAMES 3
+#define FM_PAD_VIDEO_MAX_FRAMES 65536
+typedef struct fm_pad_video fm_pad_video;
+
+typedef struct fm_pad_video_result {
+    int evaluated;    /* 1 when at least FM_PAD_VIDEO_MIN_FRAMES finite scores were pushed */
+    int pass;         /* evaluated and median >= threshold */
+    int scored;       /* finite scores the median was taken over */
+    int pushed;       /* all scores pushed, NaN included */
+    double median;    /* NaN when no finite score */
+    double threshold; /* fm_pad_video_threshold() */
+} fm_pad_video_result;
+
+/** The video-level threshold on the median of fm_pad_result.live. */
+FM_API double fm_pad_video_threshold(void);
+FM_API fm_status fm_pad_video_create(fm_ctx *ctx, fm_pad_video **out);
+FM_API void fm_pad_video_destroy(fm_pad_video *v);
+/** Adds one frame's score: a value in [0, 1], or NaN for a frame without one; anything else is
+ *  FM_ERR_INVALID_ARGUMENT (nothing added). */
+FM_API fm_status fm_pad_video_push(fm_ctx *ctx, fm_pad_video *v, double score);
+/** The decision over the scores pushed so far (can be called any time; pushing may go on afterwards). */
+FM_API fm_status fm_pad_video_result_get(fm_ctx *ctx, const fm_pad_video *v, fm_pad_video_result *out);
+/** Forgets every score (a new presentation). */
+FM_API void fm_pad_video_reset(fm_pad_video *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -272,6 +272,74 @@ static void test_pad_video_rule(void)
     CHECK(r.evaluated && r.pass == (0.9 >= thr) && r.scored <= 1024);
 }
 
+/* The public accumulator (fm_pad_video_*) applies the same rule: medians worked out by hand, NaN frames counted but
+ * not used, bad scores refused without being added, the frame limit, reset. */
+static void test_pad_video_public(void)
+{
+    fm_ctx *ctx = fm_ctx_create();
+    REQUIRE(ctx);
+    double thr = fm_pad_video_threshold();
+    CHECK(thr == lv_pad_video_threshold() && thr > 0 && thr < 1);
+    CHECK(FM_PAD_VIDEO_MIN_FRAMES == LV_PAD_VIDEO_MIN_FRAMES);
+    fm_pad_video *v = NULL;
+    CHECK_STATUS(fm_pad_video_create(ctx, NULL), FM_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(fm_pad_video_create(ctx, &v), FM_OK);
+    REQUIRE(v);
+    fm_pad_video_result r;
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(!r.evaluated && !r.pass && r.scored == 0 && r.pushed == 0 && isnan(r.median) && r.threshold == thr);
+    /* two live-looking frames and a frame without a face: not enough to decide */
+    CHECK_STATUS(fm_pad_video_push(ctx, v, 0.9), FM_OK);
+    CHECK_STATUS(fm_pad_video_push(ctx, v, NAN), FM_OK);
+    CHECK_STATUS(fm_pad_video_push(ctx, v, 0.8), FM_OK);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(!r.evaluated && !r.pass && r.scored == 2 && r.pushed == 3 && fabs(r.median - 0.85) < 1e-12);
+    /* out-of-range and infinite scores are refused and not added */
+    CHECK_STATUS(fm_pad_video_push(ctx, v, 1.5), FM_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(fm_pad_video_push(ctx, v, -0.01), FM_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(fm_pad_video_push(ctx, v, INFINITY), FM_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(fm_pad_video_push(NULL, NULL, 0.5), FM_ERR_INVALID_ARGUMENT);
+    /* scores 0.9, 0.8, 0.0 -> median 0.8: pass (0.8 is above any calibrated threshold < 0.8) */
+    CHECK_STATUS(fm_pad_video_push(ctx, v, 0.0), FM_OK);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(r.evaluated && r.scored == 3 && r.pushed == 4 && fabs(r.median - 0.8) < 1e-12);
+    CHECK(r.pass == (0.8 >= thr));
+    /* two more low frames: 0.9, 0.8, 0.0, 0.0, 0.0 -> median 0.0: the majority of spoof-like frames decides */
+    CHECK_STATUS(fm_pad_video_push(ctx, v, 0.0), FM_OK);
+    CHECK_STATUS(fm_pad_video_push(ctx, v, 0.0), FM_OK);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(r.evaluated && !r.pass && r.scored == 5 && r.median == 0.0);
+    /* just below / at the threshold */
+    fm_pad_video_reset(v);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(r.pushed == 0 && r.scored == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_STATUS(fm_pad_video_push(ctx, v, thr), FM_OK);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(r.evaluated && r.pass);
+    fm_pad_video_reset(v);
+    for (int i = 0; i < 3; i++)
+        CHECK_STATUS(fm_pad_video_push(ctx, v, nextafter(thr, 0)), FM_OK);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(r.evaluated && !r.pass);
+    /* the frame limit counts NaN frames too */
+    fm_pad_video_reset(v);
+    fm_status st = FM_OK;
+    for (int i = 0; i < FM_PAD_VIDEO_MAX_FRAMES && st == FM_OK; i++)
+        st = fm_pad_video_push(ctx, v, (i % 3 == 0) ? NAN : 0.9);
+    CHECK(st == FM_OK);
+    CHECK_STATUS(fm_pad_video_push(ctx, v, 0.9), FM_ERR_LIMIT);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, &r), FM_OK);
+    CHECK(r.pushed == FM_PAD_VIDEO_MAX_FRAMES && r.evaluated && r.pass == (0.9 >= thr) && fabs(r.median - 0.9) < 1e-12);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, NULL, &r), FM_ERR_INVALID_ARGUMENT);
+    CHECK(!r.evaluated && !r.pass);
+    CHECK_STATUS(fm_pad_video_result_get(ctx, v, NULL), FM_ERR_INVALID_ARGUMENT);
+    fm_pad_video_destroy(v);
+    fm_pad_video_destroy(NULL);
+    fm_pad_video_reset(NULL);
+    fm_ctx_destroy(ctx);
+}
+
 static void test_models_and_pad(void)
 {
     fm_ctx *ctx = fm_ctx_create();
@@ -351,6 +419,7 @@ int main(void)
     RUN(test_blink);
     RUN(test_motion);
     RUN(test_pad_video_rule);
+    RUN(test_pad_video_public);
     RUN(test_models_and_pad);
     return test_finish();
 }

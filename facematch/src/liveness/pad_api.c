@@ -61,3 +61,85 @@ fm_status fm_pad_score(fm_ctx *ctx, fm_pad *pad, const fm_image *img, const fm_f
     out->colour = r.colour;
     return FM_OK;
 }
+
+/* ---- video-level decision ------------------------------------------------------------------------------------ */
+
+_Static_assert(FM_PAD_VIDEO_MIN_FRAMES == LV_PAD_VIDEO_MIN_FRAMES, "public and internal minimum frame counts differ");
+
+struct fm_pad_video {
+    double *scores; /* finite scores, in push order */
+    int n, cap;
+    int pushed;
+};
+
+double fm_pad_video_threshold(void) { return lv_pad_video_threshold(); }
+
+fm_status fm_pad_video_create(fm_ctx *ctx, fm_pad_video **out)
+{
+    if (!out)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_pad_video_create: out is NULL");
+    *out = (fm_pad_video *)calloc(1, sizeof **out);
+    if (!*out)
+        return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+    return FM_OK;
+}
+
+void fm_pad_video_destroy(fm_pad_video *v)
+{
+    if (!v)
+        return;
+    free(v->scores);
+    free(v);
+}
+
+void fm_pad_video_reset(fm_pad_video *v)
+{
+    if (v)
+        v->n = v->pushed = 0;
+}
+
+fm_status fm_pad_video_push(fm_ctx *ctx, fm_pad_video *v, double score)
+{
+    if (!v)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_pad_video_push: v is NULL");
+    if (!isnan(score) && !(score >= 0 && score <= 1))
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_pad_video_push: score %g is neither in [0, 1] nor NaN",
+                       score);
+    if (v->pushed >= FM_PAD_VIDEO_MAX_FRAMES)
+        return fm_fail(ctx, FM_ERR_LIMIT, "fm_pad_video_push: more than %d scores", FM_PAD_VIDEO_MAX_FRAMES);
+    if (!isnan(score)) {
+        if (v->n == v->cap) {
+            int nc = v->cap ? 2 * v->cap : 64;
+            if (nc > FM_PAD_VIDEO_MAX_FRAMES)
+                nc = FM_PAD_VIDEO_MAX_FRAMES;
+            double *p = (double *)realloc(v->scores, (size_t)nc * sizeof *p);
+            if (!p)
+                return fm_fail(ctx, FM_ERR_NO_MEMORY, "out of memory");
+            v->scores = p;
+            v->cap = nc;
+        }
+        v->scores[v->n++] = score;
+    }
+    v->pushed++;
+    return FM_OK;
+}
+
+fm_status fm_pad_video_result_get(fm_ctx *ctx, const fm_pad_video *v, fm_pad_video_result *out)
+{
+    if (!out)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_pad_video_result_get: out is NULL");
+    memset(out, 0, sizeof *out);
+    out->median = NAN;
+    out->threshold = lv_pad_video_threshold();
+    if (!v)
+        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_pad_video_result_get: v is NULL");
+    lv_pad_video_result r;
+    lv_pad_video(v->scores, v->n, &r); /* the session's rule (sess_liveness_pad_video) */
+    out->evaluated = r.evaluated;
+    out->pass = r.pass;
+    out->scored = r.scored;
+    out->pushed = v->pushed;
+    out->median = r.median;
+    out->threshold = r.threshold;
+    return FM_OK;
+}
