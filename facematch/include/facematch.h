@@ -1265,7 +1265,7 @@ typedef struct fm_pad_result {
     double model_live;  /* fr_liveness softmax[0] alone */
     double moire;       /* screen cue: log10 of the strongest outer-ring spectral peak over the ring's median */
     double specular;    /* fraction of near-white unsaturated face pixels */
-    double colour;      /* chroma standard deviation over the face */
+    double colour;      /* chroma standard deviation over the inner face (central 60 % of the box each way) */
 } fm_pad_result;
 
 /** Loads fr_liveness.onnx and fr_eye.onnx from models_dir (NULL = fm_models_default_dir()), SHA-256 checked. */

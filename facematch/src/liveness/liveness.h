@@ -91,7 +91,8 @@ typedef struct lv_pad_result {
     double model_probs[3];
     double moire;        /* high-frequency periodic energy of the face crop (higher = more screen-like) */
     double specular;     /* fraction of saturated, low-saturation pixels in the face crop */
-    double colour;       /* chroma spread cue (lower = more print/screen-like) */
+    double colour;       /* chroma spread of the inner face (the fit weighs it negatively: screen replays show
+                            boosted colour; NUAA prints the opposite — a weak, dataset-dependent cue) */
     double fused;        /* fused probability live 0..1 (see liveness_pad.c) */
     float box[4];        /* the detector-style box (x1, y1, x2, y2) the crop and the cues were taken from */
     int crop[4];         /* fr_liveness's input rectangle (x, y, w, h) in the image, before the 128x128 resize */
