@@ -4,8 +4,9 @@
  * descriptor of a 150x150 chip (fm_resnet_embed, one thread) next to dlib 19.24 itself (bench/dlib_face_peer, a
  * separate process), alternating ours / dlib for --rounds rounds so that both see the same machine load.
  *
- *   bench_nn [--iterations N] [--threads N] [--oracle PATH] [--peer PATH] [--chip IMG] [--rounds R] [--json]
- *   (--threads: ours only; default 1)
+ *   bench_nn [--iterations N] [--threads N] [--oracle PATH] [--peer PATH] [--chip IMG] [--rounds R]
+ *            [--isa base|avx2|avx512] [--json]
+ *   (--threads: ours only; default 1. --isa: force our kernels' instruction set, default: the best this CPU runs)
  *
  * One core: the process re-executes itself with OPENBLAS_NUM_THREADS=1 unless that is already set, so a threaded
  * OpenBLAS does not add threads; our own FM_PARAM_THREADS-style splitting is set to 1; OpenCV runs with
@@ -49,6 +50,11 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
+static const char *isa_name(int isa)
+{
+    return isa == NN_ISA_AVX512 ? "avx512" : isa == NN_ISA_AVX2 ? "avx2" : "base";
+}
+
 static const char *files[6] = {"fr_detect.onnx", "fr_landmark.onnx", "fr_feature.onnx",
                                "fr_liveness.onnx", "fr_eye.onnx", "face_detection_front_128x128_barracuda.onnx"};
 
@@ -73,7 +79,7 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
         /* if re-exec fails, go on (numbers may then include OpenBLAS threads) */
     }
-    int iters = 50, json = 0, threads = 1, rounds = 3;
+    int iters = 50, json = 0, threads = 1, rounds = 3, isa = nn_isa_best();
     char oracle[4096] = "", peer[4096] = "", chip[4096] = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iterations") && i + 1 < argc)
@@ -90,9 +96,17 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            i++;
+            isa = !strcmp(argv[i], "avx512") ? NN_ISA_AVX512 : !strcmp(argv[i], "avx2") ? NN_ISA_AVX2 : NN_ISA_BASE;
+            if (isa > nn_isa_best()) {
+                fprintf(stderr, "bench_nn: this CPU does not run --isa %s\n", argv[i]);
+                return 2;
+            }
+        }
         else {
             fprintf(stderr, "usage: bench_nn [--iterations N] [--threads N] [--oracle PATH] [--peer PATH] [--chip IMG] "
-                            "[--rounds R] [--json]\n");
+                            "[--rounds R] [--isa base|avx2|avx512] [--json]\n");
             return 2;
         }
     }
@@ -133,6 +147,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_nn: %s (run models/fetch)\n", fm_ctx_errmsg(ctx));
             return 1;
         }
+        onnx_model_set_isa(m[i], isa);
     }
     /* OpenCV peer first (separate process, so its memory does not count in our RSS) */
     char *cvjson = NULL;
@@ -222,6 +237,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_nn: chip %s: %s (needs a 150x150 image; descriptor not measured)\n", chip,
                     fm_ctx_errmsg(ctx));
         else {
+            for (int i = 0; i < rn->net.nsteps; i++)
+                if (rn->net.steps[i].kind == DN_CON)
+                    nn_conv_set_isa(&rn->net.steps[i].conv, isa);
             int stride;
             const uint8_t *px = fm_image_plane(img, 0, &stride);
             float d[128];
@@ -265,7 +283,7 @@ int main(int argc, char **argv)
     double loadavg[3] = {-1, -1, -1};
     getloadavg(loadavg, 3);
     if (json) {
-        printf("{\"threads\":%d,\"iterations\":%d,\"models\":[", threads, iters);
+        printf("{\"threads\":%d,\"iterations\":%d,\"isa\":\"%s\",\"models\":[", threads, iters, isa_name(isa));
         for (int i = 0; i < 6; i++)
             printf("%s{\"model\":\"%s\",\"ours_ms\":%.3f,\"ours_min_ms\":%.3f,\"ours_cpu_ms\":%.3f,"
                    "\"opencv_ms\":%.3f,\"opencv_cpu_ms\":%.3f}",
@@ -280,8 +298,8 @@ int main(int argc, char **argv)
                    r ? "," : "", rn_cpu[r], rn_wall[r], dl_cpu[r], dl_wall[r], dl_cpu[r] > 0 ? dl_cpu[r] / rn_cpu[r] : 0.0);
         printf("]}\n");
     } else {
-        printf("%d thread(s) (OpenCV: 1), medians of %d runs (OPENBLAS_NUM_THREADS=%s); wall = elapsed, cpu = this "
-               "thread's CPU time\n", threads, iters, getenv("OPENBLAS_NUM_THREADS"));
+        printf("%d thread(s) (OpenCV: 1), medians of %d runs (OPENBLAS_NUM_THREADS=%s), our kernels: %s; wall = "
+               "elapsed, cpu = this thread's CPU time\n", threads, iters, getenv("OPENBLAS_NUM_THREADS"), isa_name(isa));
         printf("%-44s %9s %9s %9s %11s %11s %9s\n", "model (forward pass only)", "ours wall", "(min)", "ours cpu",
                "OpenCV wall", "OpenCV cpu", "cpu ratio");
         for (int i = 0; i < 6; i++) {

@@ -4,6 +4,8 @@
  * products that make up the output value (float32 accumulation error is bounded by ~K * 2^-24 * sum|terms|; the
  * kernels sum at most a few thousand terms). Element-wise kernels: 1e-6 relative. Thread-count invariance: outputs
  * with threads = 2 and 3 equal threads = 1 within 1e-6 * (1 + sum|terms|). */
+#include "face/resnet.h"
+#include "internal.h"
 #include "nn/nn.h"
 #include "test.h"
 
@@ -367,6 +369,56 @@ static void test_plan_input_taps(void)
     CHECK_MSG(worst <= 1e-5, "planned for 1x1, run on 5x5: worst %g", worst);
     free(scratch);
     nn_conv_free(&cv);
+}
+
+/* The real dlib ResNet on a real 150x150 face chip with every instruction set this CPU runs: the descriptors must agree
+ * with the default one (which test_face_oracle compares with dlib's, L2 <= 1e-3) to 1e-5, so every path is within
+ * the oracle's tolerance of dlib. Skips (with a note) without the model or the data. */
+static void test_resnet_isa(void)
+{
+    char dir[4096], path[8300];
+    const char *data = test_data_dir();
+    if (fm_models_default_dir(dir, sizeof dir) != FM_OK || !data) {
+        fprintf(stderr, "note: models or ../shared/data not found; ResNet instruction-set check skipped\n");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/dlib_face_recognition_resnet_model_v1.dat", dir);
+    fm_ctx *ctx = fm_ctx_create();
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    fm_resnet *rn = NULL;
+    fm_image *img = NULL;
+    if (fm_read_file(ctx, path, (int64_t)1 << 30, &buf, &len) != FM_OK) {
+        fprintf(stderr, "note: %s not found; ResNet instruction-set check skipped\n", path);
+        fm_ctx_destroy(ctx);
+        return;
+    }
+    REQUIRE(fm_resnet_load(ctx, buf, len, &rn) == FM_OK);
+    snprintf(path, sizeof path, "%s/faces/dlib-johns/examples/johns/John_Salley/000197_02159322.jpg", data);
+    REQUIRE(fm_image_load(ctx, path, FM_PIX_RGB24, &img, NULL) == FM_OK);
+    REQUIRE(fm_image_width(img) == 150 && fm_image_height(img) == 150);
+    int stride;
+    const uint8_t *px = fm_image_plane(img, 0, &stride);
+    float ref[128], d[128];
+    CHECK_STATUS(fm_resnet_embed(rn, ctx, px, stride, ref, 1), FM_OK);
+    for (int isa = NN_ISA_BASE; isa <= nn_isa_best(); isa++) {
+        for (int i = 0; i < rn->net.nsteps; i++)
+            if (rn->net.steps[i].kind == DN_CON) {
+                nn_conv_set_isa(&rn->net.steps[i].conv, isa);
+                CHECK(rn->net.steps[i].conv.isa == isa);
+            }
+        CHECK_STATUS(fm_resnet_embed(rn, ctx, px, stride, d, 1), FM_OK);
+        double e = 0;
+        for (int i = 0; i < 128; i++)
+            e += ((double)d[i] - ref[i]) * ((double)d[i] - ref[i]);
+        CHECK_MSG(sqrt(e) <= 1e-5, "instruction set %d: descriptor L2 %.3g from the default", isa, sqrt(e));
+        fprintf(stderr, "resnet: instruction set %d: descriptor L2 to the default (%d) %.3g\n", isa, nn_isa_best(),
+                sqrt(e));
+    }
+    fm_image_destroy(img);
+    fm_resnet_free(rn);
+    free(buf);
+    fm_ctx_destroy(ctx);
 }
 
 static void test_conv_invalid(void)
@@ -734,6 +786,7 @@ int main(void)
         RUN(test_winograd);
         RUN(test_plan_input_taps);
     }
+    RUN(test_resnet_isa);
     RUN(test_conv_invalid);
     RUN(test_bn_fold);
     RUN(test_pool);

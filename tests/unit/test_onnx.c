@@ -576,9 +576,28 @@ static void test_real_models(void)
              * differences between row-block sizes grow (BlazeFace is the worst: ~1e-5), so whole models get the
              * oracle tolerance */
             CHECK_MSG(worst <= 1e-4, "%s: threads 1 vs 2 differ by %g", want[i].file, worst);
+        }
+        /* every instruction set this CPU runs (baseline SSE + OpenBLAS, AVX2, AVX-512; nn.h) against the default
+         * one, which oracle_cv_onnx compares with OpenCV: the oracle's tolerance (1e-3 for BlazeFace, whose
+         * regression outputs are small differences of large activations, see README) */
+        const double tol = want[i].kind == ONNX_BLAZEFACE ? 1e-3 : 1e-4;
+        for (int isa = NN_ISA_BASE; isa <= nn_isa_best(); isa++) {
+            onnx_model_set_isa(m, isa);
+            CHECK_STATUS(onnx_run(ctx, m, &a, x, o[1], 1), FM_OK);
+            for (int k = 0; k < no; k++) {
+                size_t sz = onnx_model_output_size(m, k);
+                double worst = 0;
+                for (size_t j = 0; j < sz; j++) {
+                    double d = fabs((double)o[0][k][j] - o[1][k][j]) / (1 + fabs((double)o[0][k][j]));
+                    worst = d > worst ? d : worst;
+                }
+                CHECK_MSG(worst <= tol, "%s: instruction set %d differs from the default by %g", want[i].file, isa,
+                          worst);
+            }
+        }
+        for (int k = 0; k < no; k++)
             for (int r = 0; r < 3; r++)
                 free(o[r][k]);
-        }
         nn_arena_free(&a);
         free(x);
         onnx_model_free(m);

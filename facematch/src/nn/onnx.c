@@ -2242,6 +2242,22 @@ const char *onnx_model_op_summary(const onnx_model *m) { return m->op_summary; }
 int onnx_model_num_steps(const onnx_model *m) { return m->nsteps; }
 size_t onnx_model_scratch(const onnx_model *m) { return m->plan.total + m->scratch_floats; }
 
+void onnx_model_set_isa(onnx_model *m, int isa)
+{
+    size_t sc = 0;
+    for (int si = 0; si < m->nsteps; si++) {
+        step *s = &m->steps[si];
+        if (s->kind == S_CONV) {
+            nn_conv_set_isa(&s->conv, isa);
+            const val *x = &m->vals[s->in[0]];
+            size_t n = nn_conv_scratch(&s->conv, (int)x->dims[2], (int)x->dims[3], 1);
+            sc = n > sc ? n : sc;
+        }
+    }
+    if (sc > m->scratch_floats) /* im2col scratch does not depend on the instruction set; kept safe anyway */
+        m->scratch_floats = sc;
+}
+
 static const void *value_ptr(const onnx_model *m, float *base, int v)
 {
     const val *x = &m->vals[v];

@@ -60,6 +60,9 @@ const char *onnx_model_op_summary(const onnx_model *m);
 int onnx_model_num_steps(const onnx_model *m);
 /* Floats of scratch one run needs. */
 size_t onnx_model_scratch(const onnx_model *m);
+/* Forces the instruction set of every conv (NN_ISA_*, see nn.h; by default each picks nn_isa_best()). For tests and
+ * bench/bench_nn; call before the model is shared or run. */
+void onnx_model_set_isa(onnx_model *m, int isa);
 
 /* The arena slot where onnx_run keeps the input tensor (reserves the arena first; NULL + message on failure).
  * Callers may build the input there and pass this pointer to onnx_run, saving an allocation and a copy. */
