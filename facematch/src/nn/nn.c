@@ -603,7 +603,7 @@ static int gemm_threads(int threads, int m, int n, int k)
  * Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016): for every n x n input tile d
  * (n = m + 2, tiles step by m) and every 3x3 filter g, Y = A^T [ (G g G^T) . (B^T d B) ] A gives the m x m outputs of
  * the correlation. Summed over input channels the element-wise products become (m+2)^2 independent GEMMs
- * M_p[K x T] = U_p[K x C] * V_p[C x T] (T tiles), each one cblas_sgemm. Matrices (points 0, -1, 1 for m = 2;
+ * M_p[K x T] = U_p[K x C] * V_p[C x T] (T tiles), each one GEMM (sgemm_isa). Matrices (points 0, -1, 1 for m = 2;
  * 0, 1, -1, 2, -2 and infinity for m = 4):
  *   m = 2: B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
  *          A^T = [1 1 1 0; 0 1 -1 -1]
@@ -611,7 +611,7 @@ static int gemm_threads(int threads, int m, int n, int k)
  *          G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
  *          A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  * Filters are transformed once (in double). Input and output transforms work on 4 tiles at a time (one vector lane
- * per tile) on a tile row; the image is processed in bands of tile rows so that the transformed input V and the GEMM
+ * per tile; 8 in nn_avx2.c for AVX2 layers) on a tile row; the image is processed in bands of tile rows so that the transformed input V and the GEMM
  * output M stay in cache. Each value is computed by the same operations whatever the thread split (threads take
  * channels in the transforms and whole GEMMs). */
 

@@ -2,8 +2,10 @@
  * nn.h — facematch's small CNN inference runtime (internal, not installed).
  *
  * Float32 tensors in NCHW layout with batch 1 (nn_tensor: C x H x W, contiguous, row-major). Kernels for everything
- * the bundled models use: conv2d (any kernel / stride / asymmetric padding / dilation / groups; im2col + cblas_sgemm,
- * 1x1 stride-1 straight to sgemm, direct loops for depthwise; fused bias and activation), pooling (max / avg, global),
+ * the bundled models use: conv2d (any kernel / stride / asymmetric padding / dilation / groups; im2col + GEMM, 1x1
+ * stride-1 straight to the GEMM, Winograd F(2x2)/F(4x4) for 3x3, direct loops for depthwise; fused bias and
+ * activation; the GEMM is OpenBLAS's cblas_sgemm on the baseline path and our own AVX2 / AVX-512 kernel on CPUs that
+ * have them, see "Instruction sets" below), pooling (max / avg, global),
  * affine and batch-norm folding, ReLU / PReLU / Clip / Sigmoid / LeakyReLU, element-wise add / mul, channel concat,
  * fully connected, softmax, transpose, resize.
  *
@@ -21,6 +23,12 @@
  * one that OpenCV/dlib/numpy pull in through libblas.so.3, and mixing them aborts with undefined internal symbols.
  * Results do not depend on `threads` beyond float rounding (each output value is computed by the same sequence of
  * operations whatever the split; tests/unit/test_nn.c checks 1, 2 and 3 threads).
+ *
+ * Instruction sets: the library is compiled for baseline x86-64; nn_avx2.c / nn_avx512.c hold AVX2+FMA / AVX-512F
+ * variants compiled for those targets by a pragma. Each conv picks the best set the CPU runs when it is initialised
+ * (nn_conv.isa = nn_isa_best(), __builtin_cpu_supports: read-only CPU data, no global mutable state); tests force a
+ * set with nn_conv_set_isa / onnx_model_set_isa. Results of the sets differ by float rounding only (the AVX2 and
+ * AVX-512 GEMMs are bit-identical to each other).
  *
  * Thread safety: layer objects (nn_conv, ...) are immutable after init and may be shared by threads; tensors,
  * scratch and arenas belong to the calling thread.
