@@ -31,6 +31,13 @@ int nn_cpu_has_avx2(void)
 #pragma GCC target("avx2,fma")
 #endif
 
+/* the row loops of the GEMM kernels must be unrolled completely so that the accumulators live in registers */
+#if defined(__clang__)
+#define NN_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define NN_UNROLL _Pragma("GCC unroll 12")
+#endif
+
 typedef __m256 vf;
 #define LANES 8
 
@@ -390,7 +397,7 @@ static inline __attribute__((always_inline)) void gk(const int R, const int V, c
                                                      int lda, const float *B, int ldb, float *C, int ldc, __m256i mk)
 {
     vf acc[12][2];
-#pragma GCC unroll 12
+NN_UNROLL
     for (int r = 0; r < R; r++) {
         acc[r][0] = _mm256_setzero_ps();
         acc[r][1] = _mm256_setzero_ps();
@@ -399,7 +406,7 @@ static inline __attribute__((always_inline)) void gk(const int R, const int V, c
         const float *b = B + (size_t)k * (size_t)ldb;
         const vf b0 = MASKED ? _mm256_maskload_ps(b, mk) : _mm256_loadu_ps(b);
         const vf b1 = V == 2 ? _mm256_loadu_ps(b + 8) : b0;
-#pragma GCC unroll 12
+NN_UNROLL
         for (int r = 0; r < R; r++) {
             const vf a = _mm256_broadcast_ss(A + (size_t)r * (size_t)lda + (size_t)k);
             acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
@@ -407,7 +414,7 @@ static inline __attribute__((always_inline)) void gk(const int R, const int V, c
                 acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
         }
     }
-#pragma GCC unroll 12
+NN_UNROLL
     for (int r = 0; r < R; r++) {
         _mm256_storeu_ps(C + (size_t)r * (size_t)ldc, acc[r][0]);
         if (V == 2)

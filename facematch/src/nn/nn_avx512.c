@@ -28,13 +28,20 @@ int nn_cpu_has_avx512(void)
 #pragma GCC target("avx512f,avx2,fma")
 #endif
 
+/* the row loops of the GEMM kernels must be unrolled completely so that the accumulators live in registers */
+#if defined(__clang__)
+#define NN_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define NN_UNROLL _Pragma("GCC unroll 12")
+#endif
+
 /* R rows x V vectors of 16 columns of C over the full K */
 static inline __attribute__((always_inline)) void kern(const int R, const int V, int K, const float *A, int lda,
                                                        const float *B, int ldb, float *C, int ldc, __mmask16 m0,
                                                        __mmask16 m1)
 {
     __m512 acc[12][2];
-#pragma GCC unroll 12
+NN_UNROLL
     for (int r = 0; r < R; r++) {
         acc[r][0] = _mm512_setzero_ps();
         acc[r][1] = _mm512_setzero_ps();
@@ -43,7 +50,7 @@ static inline __attribute__((always_inline)) void kern(const int R, const int V,
         const float *b = B + (size_t)k * (size_t)ldb;
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
         const __m512 b1 = V == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
-#pragma GCC unroll 12
+NN_UNROLL
         for (int r = 0; r < R; r++) {
             const __m512 a = _mm512_set1_ps(A[(size_t)r * (size_t)lda + (size_t)k]);
             acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
@@ -51,7 +58,7 @@ static inline __attribute__((always_inline)) void kern(const int R, const int V,
                 acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
         }
     }
-#pragma GCC unroll 12
+NN_UNROLL
     for (int r = 0; r < R; r++) {
         _mm512_mask_storeu_ps(C + (size_t)r * (size_t)ldc, m0, acc[r][0]);
         if (V == 2)
