@@ -649,3 +649,11 @@ class Image(_Handle):
         if bpp <= 0:
             raise InvalidArgumentError(Status.FM_ERR_INVALID_ARGUMENT, f"{fmt.name} is not a packed format")
         return fmt, bpp
+
+
+# ---- submodules: face pipeline and live sessions (facematch.face, facematch.session) ------------------------------
+from . import face, session  # noqa: E402  (after everything they import from this module)
+from .face import Engine  # noqa: E402
+from .session import Policy, Session  # noqa: E402
+
+__all__ += ["face", "session", "Engine", "Policy", "Session"]
