@@ -215,28 +215,35 @@ static void test_conv_fixed_cases(void)
             conv_case(&dwc[i], 21 + (int)a, 37 + 13 * (int)i + (int)a, acts[a], (int)(a % 2));
 }
 
+/* a random conv geometry: groups 1..max_groups (or depthwise, 1..9 channels), kernels 1..5, strides 1..3,
+ * dilations 1..2, paddings 0..max_pad */
+static nn_conv_desc random_geometry(int max_groups, int depthwise, int max_pad)
+{
+    nn_conv_desc d;
+    d.groups = irand(1, max_groups);
+    if (depthwise) {
+        d.in_c = d.out_c = d.groups = irand(1, 9);
+    } else {
+        d.in_c = d.groups * irand(1, 4);
+        d.out_c = d.groups * irand(1, 4);
+    }
+    d.kh = irand(1, 5);
+    d.kw = irand(1, 5);
+    d.stride_h = irand(1, 3);
+    d.stride_w = irand(1, 3);
+    d.dil_h = irand(1, 2);
+    d.dil_w = irand(1, 2);
+    d.pad_t = irand(0, max_pad);
+    d.pad_l = irand(0, max_pad);
+    d.pad_b = irand(0, max_pad);
+    d.pad_r = irand(0, max_pad);
+    return d;
+}
+
 static void test_conv_random(void)
 {
     for (int it = 0; it < 150; it++) {
-        nn_conv_desc d;
-        d.groups = irand(1, 3);
-        int dw = irand(0, 3) == 0;
-        if (dw) {
-            d.in_c = d.out_c = d.groups = irand(1, 9);
-        } else {
-            d.in_c = d.groups * irand(1, 4);
-            d.out_c = d.groups * irand(1, 4);
-        }
-        d.kh = irand(1, 5);
-        d.kw = irand(1, 5);
-        d.stride_h = irand(1, 3);
-        d.stride_w = irand(1, 3);
-        d.dil_h = irand(1, 2);
-        d.dil_w = irand(1, 2);
-        d.pad_t = irand(0, 3);
-        d.pad_l = irand(0, 3);
-        d.pad_b = irand(0, 3);
-        d.pad_r = irand(0, 3);
+        nn_conv_desc d = random_geometry(3, irand(0, 3) == 0, 3);
         int H = irand(1, 14), W = irand(1, 14);
         nn_conv cv;
         float dummy = 0;
@@ -321,20 +328,7 @@ static void test_plan_input_taps(void)
     conv_case_w(&last, 1, 1, NN_ACT_RELU, 1, 0);
     CHECK(g_subs == 1);
     for (int it = 0; it < 200; it++) {
-        nn_conv_desc d;
-        d.groups = irand(1, 2);
-        d.in_c = d.groups * irand(1, 4);
-        d.out_c = d.groups * irand(1, 4);
-        d.kh = irand(1, 5);
-        d.kw = irand(1, 5);
-        d.stride_h = irand(1, 3);
-        d.stride_w = irand(1, 3);
-        d.dil_h = irand(1, 2);
-        d.dil_w = irand(1, 2);
-        d.pad_t = irand(0, 4);
-        d.pad_l = irand(0, 4);
-        d.pad_b = irand(0, 4);
-        d.pad_r = irand(0, 4);
+        nn_conv_desc d = random_geometry(2, 0, 4);
         int H = irand(1, 4), W = irand(1, 4);
         if (H + d.pad_t + d.pad_b < d.dil_h * (d.kh - 1) + 1 || W + d.pad_l + d.pad_r < d.dil_w * (d.kw - 1) + 1)
             continue;

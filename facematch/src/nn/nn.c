@@ -749,6 +749,28 @@ static inline __attribute__((always_inline)) void wg_gather(const int m, const f
     }
 }
 
+void nn_wg_stage_rows(const wg_job *j, const float *src, int tr, int tx0, int nt, int span, float (*rbuf)[WG_ROWBUF])
+{
+    const nn_conv_desc *d = &j->cv->d;
+    const int m = j->m, n = m + 2, H = j->in->h, W = j->in->w;
+    const int x0 = tx0 * m - d->pad_l; /* input column of rbuf[.][0] */
+    for (int i = 0; i < n; i++) {
+        float *row = rbuf[i];
+        const int iy = tr * m - d->pad_t + i;
+        int lo = x0 < 0 ? -x0 : 0, hi = nt * m + 2; /* rbuf indices [lo, hi) that map into the row */
+        if (x0 + hi > W)
+            hi = W - x0;
+        if (iy < 0 || iy >= H || hi <= lo) {
+            memset(row, 0, (size_t)span * sizeof(float));
+            continue;
+        }
+        memset(row, 0, (size_t)lo * sizeof(float));
+        memcpy(row + lo, src + (size_t)iy * (size_t)W + (x0 + lo), (size_t)(hi - lo) * sizeof(float));
+        if (span > hi)
+            memset(row + hi, 0, (size_t)(span - hi) * sizeof(float));
+    }
+}
+
 /* input transform of channels [begin, end) for the band */
 static inline __attribute__((always_inline)) void wg_input_m(const int m, const wg_job *j, int begin, int end)
 {
@@ -764,23 +786,8 @@ static inline __attribute__((always_inline)) void wg_input_m(const int m, const 
             const int tr = j->tr0 + r;
             for (int tx0 = 0; tx0 < j->TW; tx0 += WG_CHUNK) {
                 const int nt = j->TW - tx0 < WG_CHUNK ? j->TW - tx0 : WG_CHUNK;
-                const int x0 = tx0 * m - d->pad_l; /* input column of rbuf[.][0] */
                 const int ngrp = (nt + VL - 1) / VL, span = ngrp * VL * m + VL; /* floats read per row */
-                for (int i = 0; i < n; i++) {
-                    float *row = rbuf[i];
-                    const int iy = tr * m - d->pad_t + i;
-                    int lo = x0 < 0 ? -x0 : 0, hi = nt * m + 2; /* rbuf indices [lo, hi) that map into the row */
-                    if (x0 + hi > W)
-                        hi = W - x0;
-                    if (iy < 0 || iy >= H || hi <= lo) {
-                        memset(row, 0, (size_t)span * sizeof(float));
-                        continue;
-                    }
-                    memset(row, 0, (size_t)lo * sizeof(float));
-                    memcpy(row + lo, src + (size_t)iy * (size_t)W + (x0 + lo), (size_t)(hi - lo) * sizeof(float));
-                    if (span > hi)
-                        memset(row + hi, 0, (size_t)(span - hi) * sizeof(float));
-                }
+                nn_wg_stage_rows(j, src, tr, tx0, nt, span, rbuf);
                 float *vbase = j->V + (size_t)c * (size_t)(n * n) * j->tb + (size_t)r * (size_t)j->TW + (size_t)tx0;
                 for (int q = 0; q < nt; q += VL) {
                     for (int i = 0; i < n; i++) {

@@ -31,13 +31,6 @@ int nn_cpu_has_avx2(void)
 #pragma GCC target("avx2,fma")
 #endif
 
-/* the row loops of the GEMM kernels must be unrolled completely so that the accumulators live in registers */
-#if defined(__clang__)
-#define NN_UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define NN_UNROLL _Pragma("GCC unroll 12")
-#endif
-
 typedef __m256 vf;
 #define LANES 8
 
@@ -123,7 +116,6 @@ static inline __m256i to_perm(const int m)
 
 static inline __attribute__((always_inline)) void wg_input8(const int m, const wg_job *j, int begin, int end)
 {
-    const nn_conv_desc *d = &j->cv->d;
     const int n = m + 2, H = j->in->h, W = j->in->w;
     const size_t ps = j->tb;
     const __m256i nat = to_nat(m);
@@ -135,23 +127,8 @@ static inline __attribute__((always_inline)) void wg_input8(const int m, const w
             const int tr = j->tr0 + r;
             for (int tx0 = 0; tx0 < j->TW; tx0 += WG_CHUNK) {
                 const int nt = j->TW - tx0 < WG_CHUNK ? j->TW - tx0 : WG_CHUNK;
-                const int x0 = tx0 * m - d->pad_l;
                 const int ngrp = (nt + LANES - 1) / LANES, span = ngrp * LANES * m + LANES;
-                for (int i = 0; i < n; i++) {
-                    float *row = rbuf[i];
-                    const int iy = tr * m - d->pad_t + i;
-                    int lo = x0 < 0 ? -x0 : 0, hi = nt * m + 2;
-                    if (x0 + hi > W)
-                        hi = W - x0;
-                    if (iy < 0 || iy >= H || hi <= lo) {
-                        memset(row, 0, (size_t)span * sizeof(float));
-                        continue;
-                    }
-                    memset(row, 0, (size_t)lo * sizeof(float));
-                    memcpy(row + lo, src + (size_t)iy * (size_t)W + (x0 + lo), (size_t)(hi - lo) * sizeof(float));
-                    if (span > hi)
-                        memset(row + hi, 0, (size_t)(span - hi) * sizeof(float));
-                }
+                nn_wg_stage_rows(j, src, tr, tx0, nt, span, rbuf);
                 float *vbase = j->V + (size_t)c * (size_t)(n * n) * j->tb + (size_t)r * (size_t)j->TW + (size_t)tx0;
                 for (int q = 0; q < nt; q += LANES) {
                     const int tail = q + LANES > nt;

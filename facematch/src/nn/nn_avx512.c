@@ -28,13 +28,6 @@ int nn_cpu_has_avx512(void)
 #pragma GCC target("avx512f,avx2,fma")
 #endif
 
-/* the row loops of the GEMM kernels must be unrolled completely so that the accumulators live in registers */
-#if defined(__clang__)
-#define NN_UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define NN_UNROLL _Pragma("GCC unroll 12")
-#endif
-
 /* R rows x V vectors of 16 columns of C over the full K */
 static inline __attribute__((always_inline)) void kern(const int R, const int V, int K, const float *A, int lda,
                                                        const float *B, int ldb, float *C, int ldc, __mmask16 m0,

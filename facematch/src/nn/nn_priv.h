@@ -25,6 +25,17 @@ typedef struct wg_job {
     float *V, *M;          /* [C][n*n][tb], [K][n*n][tb] */
 } wg_job;
 
+/* Copies the n = m + 2 input rows of tile row tr, chunk [tx0, tx0 + nt) of channel plane src into rbuf, zero-padded
+ * (the conv's padding) to span floats per row. */
+void nn_wg_stage_rows(const wg_job *j, const float *src, int tr, int tx0, int nt, int span, float (*rbuf)[WG_ROWBUF]);
+
+/* the row loops of the GEMM kernels must be unrolled completely so that the accumulators live in registers */
+#if defined(__clang__)
+#define NN_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define NN_UNROLL _Pragma("GCC unroll 12")
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #define NN_HAVE_AVX2_KERNELS 1
 /* 8-lane AVX2/FMA input / output transforms (nn_avx2.c); same contract as nn.c's wg_input_m / wg_output_m, with
