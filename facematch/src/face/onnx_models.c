@@ -380,21 +380,43 @@ static fm_status check_img(fm_ctx *ctx, const onnx_rgb_view *img)
     return FM_OK;
 }
 
-fm_status onnx_ultraface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *arena, const onnx_rgb_view *img,
-                                const onnx_detect_opts *opts, onnx_face *faces, int cap, int *count)
+/* The common start of a detector call: output checks, image view and model kind, the options with the model's
+ * defaults, and the input tensor in the arena (built in place by the caller). */
+typedef struct {
+    float thr, nms_thr;
+    int threads;
+    float *in;
+} detect_setup;
+
+static fm_status detect_begin(fm_ctx *ctx, const onnx_model *m, onnx_model_kind kind, nn_arena *arena, const onnx_rgb_view *img,
+                              const onnx_detect_opts *opts, float def_thr, float def_nms, const onnx_face *faces,
+                              int cap, int *count, detect_setup *ds)
 {
     fm_status st;
     if (!count || (cap > 0 && !faces))
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "onnx: NULL output");
     *count = 0;
-    if ((st = check_img(ctx, img)) != FM_OK || (st = onnx_model_check(ctx, m, ONNX_ULTRAFACE)) != FM_OK)
+    if ((st = check_img(ctx, img)) != FM_OK || (st = onnx_model_check(ctx, m, kind)) != FM_OK)
         return st;
-    float thr = opts && opts->score_threshold > 0 ? opts->score_threshold : 0.65f;
-    float nthr = opts && opts->nms_threshold > 0 ? opts->nms_threshold : 0.4f;
-    int threads = opts && opts->threads > 1 ? opts->threads : 1;
-    float *in = onnx_input_ptr(ctx, m, arena); /* build the input in place: no copy */
-    if (!in)
+    ds->thr = opts && opts->score_threshold > 0 ? opts->score_threshold : def_thr;
+    ds->nms_thr = opts && opts->nms_threshold > 0 ? opts->nms_threshold : def_nms;
+    ds->threads = opts && opts->threads > 1 ? opts->threads : 1;
+    ds->in = onnx_input_ptr(ctx, m, arena);
+    if (!ds->in)
         return fm_ctx_errcode(ctx) != FM_OK ? fm_ctx_errcode(ctx) : FM_ERR_INTERNAL;
+    return FM_OK;
+}
+
+fm_status onnx_ultraface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *arena, const onnx_rgb_view *img,
+                                const onnx_detect_opts *opts, onnx_face *faces, int cap, int *count)
+{
+    detect_setup ds;
+    fm_status st = detect_begin(ctx, m, ONNX_ULTRAFACE, arena, img, opts, 0.65f, 0.4f, faces, cap, count, &ds);
+    if (st != FM_OK)
+        return st;
+    const float thr = ds.thr, nthr = ds.nms_thr;
+    const int threads = ds.threads;
+    float *in = ds.in; /* build the input in place: no copy */
     float *buf = malloc((8840 + 17680) * sizeof(float));
     if (!buf)
         return fm_fail(ctx, FM_ERR_NO_MEMORY, "onnx: out of memory");
@@ -439,18 +461,13 @@ fm_status onnx_ultraface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *aren
 fm_status onnx_blazeface_detect(fm_ctx *ctx, const onnx_model *m, nn_arena *arena, const onnx_rgb_view *img,
                                 const onnx_detect_opts *opts, onnx_face *faces, int cap, int *count)
 {
-    fm_status st;
-    if (!count || (cap > 0 && !faces))
-        return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "onnx: NULL output");
-    *count = 0;
-    if ((st = check_img(ctx, img)) != FM_OK || (st = onnx_model_check(ctx, m, ONNX_BLAZEFACE)) != FM_OK)
+    detect_setup ds;
+    fm_status st = detect_begin(ctx, m, ONNX_BLAZEFACE, arena, img, opts, 0.75f, 0.3f, faces, cap, count, &ds);
+    if (st != FM_OK)
         return st;
-    float thr = opts && opts->score_threshold > 0 ? opts->score_threshold : 0.75f;
-    float nthr = opts && opts->nms_threshold > 0 ? opts->nms_threshold : 0.3f;
-    int threads = opts && opts->threads > 1 ? opts->threads : 1;
-    float *in = onnx_input_ptr(ctx, m, arena);
-    if (!in)
-        return fm_ctx_errcode(ctx) != FM_OK ? fm_ctx_errcode(ctx) : FM_ERR_INTERNAL;
+    const float thr = ds.thr, nthr = ds.nms_thr;
+    const int threads = ds.threads;
+    float *in = ds.in;
     float *buf = malloc((896 + 896 * 16 + 896 * 2) * sizeof(float));
     onnx_face *cand = malloc(896 * sizeof *cand);
     char *removed = malloc(896);
