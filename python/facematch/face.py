@@ -231,8 +231,8 @@ def _descriptor_in(d):
         a = np.ascontiguousarray(d, dtype=np.float32).ravel()
         buf = (ctypes.c_float * max(a.size, 1))()
         ctypes.memmove(buf, a.ctypes.data, a.size * 4)
-        if a is not d:
-            a.fill(0)  # our own converted copy: do not leave it behind either
+        if not np.shares_memory(a, d):
+            a.fill(0)  # our own converted copy (never the caller's array): do not leave it behind either
         return buf, a.size
     vals = [float(v) for v in d]
     buf = (ctypes.c_float * max(len(vals), 1))(*vals)

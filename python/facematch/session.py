@@ -192,8 +192,9 @@ def _fn(name):
 
 # ---- challenge -------------------------------------------------------------------------------------------------
 
-ChallengeStep = namedtuple("ChallengeStep", "action window_ms")
-ChallengeStep.__doc__ = "One challenge step: action name ('blink', 'turn_left', 'turn_right', 'nod') and its window."
+ChallengeStep = namedtuple("ChallengeStep", "action window_ms code")
+ChallengeStep.__doc__ = ("One challenge step: action name ('blink', 'turn_left', 'turn_right', 'nod'), its window (ms) "
+                         "and the fm_challenge_action code (an Action).")
 
 
 def action_name(a):
@@ -209,7 +210,14 @@ def action_parse(name):
 
 
 def _steps(c):
-    return [ChallengeStep(action_name(c.action[k]), c.window_ms[k]) for k in range(c.n_steps)]
+    return [ChallengeStep(action_name(c.action[k]), c.window_ms[k], _action(c.action[k])) for k in range(c.n_steps)]
+
+
+def _action(v):
+    try:
+        return Action(v)
+    except ValueError:
+        return v
 
 
 def _nonce(nonce):

@@ -268,3 +268,14 @@ def test_constants_match_the_library(fm, face):
     r = face.compare([0.0] * 128, [0.0] * 127 + [0.6])
     assert r.distance == pytest.approx(0.6, abs=1e-7) and r.similarity == pytest.approx(0.5, abs=1e-6)
     assert r.match is False  # match is distance < threshold
+
+
+def test_compare_leaves_the_callers_arrays_alone(face, np):
+    """compare() wipes only its own C copies: the caller's descriptors (any dtype) keep their values."""
+    a = np.linspace(-0.2, 0.2, 128, dtype=np.float32)
+    b = np.linspace(0.2, -0.2, 128)  # float64: converted (and that conversion wiped) inside
+    a0, b0 = a.copy(), b.copy()
+    r = face.compare(a, b)
+    assert (a == a0).all() and (b == b0).all()
+    want = float(np.sqrt(((a0.astype(np.float64) - b0.astype(np.float32)) ** 2).sum()))
+    assert r.distance == pytest.approx(want, rel=1e-6)

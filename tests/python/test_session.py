@@ -1,11 +1,11 @@
-"""Live session: the service's recomputation of the challenge (Python hmac, independent of the C code, via ctypes),
+"""Live session: the service's recomputation of the challenge (Python hmac, independent of the C code, through the
+binding facematch.session),
 and `facematch verify` on the real clips of ../shared/data/video (clips.csv).
 
 Clip frames are cut with OpenCV's Python binding (python3-opencv) into temporary image sequences when a clip's
 motions happen later than the challenge windows allow; the portrait is a frame from a DIFFERENT part of the same
 clip (no second photo of these people exists in the data).
 """
-import ctypes
 import hashlib
 import hmac
 import json
@@ -17,10 +17,6 @@ import pytest
 from conftest import build_dir, data_dir, samples_dir
 
 ACTIONS = {1: "blink", 2: "turn_left", 3: "turn_right", 4: "nod"}
-
-
-class Challenge(ctypes.Structure):
-    _fields_ = [("n_steps", ctypes.c_int), ("action", ctypes.c_int * 3), ("window_ms", ctypes.c_int * 3)]
 
 
 def reference_derive(nonce: bytes):
@@ -44,23 +40,21 @@ def reference_derive(nonce: bytes):
 
 
 @pytest.fixture(scope="module")
-def lib():
+def lib(fm):
+    """facematch.session (the binding) over FACEMATCH_LIB."""
     path = os.environ.get("FACEMATCH_LIB")
     if not path or not os.path.exists(path):
         pytest.skip(f"libfacematch not built at {path}")
-    lib = ctypes.CDLL(path)
-    if not hasattr(lib, "fm_challenge_derive"):
+    from facematch import _native, session
+    if not _native.lib().has("fm_challenge_derive"):
         pytest.skip("this libfacematch has no fm_challenge_derive")
-    lib.fm_challenge_derive.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Challenge)]
-    lib.fm_challenge_derive.restype = ctypes.c_int
-    return lib
+    return session
 
 
 def derive(lib, nonce):
-    c = Challenge()
-    st = lib.fm_challenge_derive(None, nonce, len(nonce), ctypes.byref(c))
-    assert st == 0
-    return [(ACTIONS[c.action[k]], c.window_ms[k]) for k in range(c.n_steps)]
+    steps = lib.derive_challenge(nonce)
+    assert all(s.action == ACTIONS[s.code] for s in steps)  # the library's names agree with the codes
+    return [(ACTIONS[s.code], s.window_ms) for s in steps]
 
 
 def test_service_recomputes_challenge(lib):
@@ -70,10 +64,11 @@ def test_service_recomputes_challenge(lib):
         assert derive(lib, nonce) == reference_derive(nonce)
 
 
-def test_challenge_rejects_bad_nonce_lengths(lib):
-    c = Challenge()
+def test_challenge_rejects_bad_nonce_lengths(fm, lib):
     for n in (0, 7, 65):
-        assert lib.fm_challenge_derive(None, b"\0" * max(n, 1), n, ctypes.byref(c)) == 1  # FM_ERR_INVALID_ARGUMENT
+        with pytest.raises(fm.InvalidArgumentError) as e:
+            lib.derive_challenge(b"\0" * n)
+        assert e.value.status == 1  # FM_ERR_INVALID_ARGUMENT
 
 
 # ---- clips through the CLI -----------------------------------------------------------------------------------
