@@ -158,7 +158,47 @@ class _Result(ctypes.Structure):
                 ("n_events_total", _I)]
 
 
+class _VCheck(ctypes.Structure):
+    """struct fm_verdict_check"""
+    _fields_ = [("name", ctypes.c_char_p), ("score", _D), ("threshold", _D), ("pass_", _I)]
+
+
+class _VStep(ctypes.Structure):
+    """struct fm_verdict_step"""
+    _fields_ = [("action", ctypes.c_char_p), ("asked_at", _D), ("deadline", _D), ("met", _I), ("met_at", _D)]
+
+
+class _VFrame(ctypes.Structure):
+    """struct fm_verdict_frame"""
+    _fields_ = [("t", _D), ("quality", _D), ("face_px", _D), ("sharpness", _D), ("brightness", _D), ("yaw", _D),
+                ("pitch", _D)]
+
+
+class _VModel(ctypes.Structure):
+    """struct fm_verdict_model"""
+    _fields_ = [("name", ctypes.c_char_p), ("sha256_hex", ctypes.c_char_p)]
+
+
+class _VerdictInput(ctypes.Structure):
+    """struct fm_verdict_input (FM_VERDICT_MAX_* = 16 reasons, 16 checks, 8 steps, 16 frames, 16 models)"""
+    _fields_ = [("aud", ctypes.c_char_p), ("nonce_hex", ctypes.c_char_p), ("iat", ctypes.c_int64),
+                ("lifetime", ctypes.c_int64), ("decision", _I), ("reasons", ctypes.c_char_p * 16),
+                ("n_reasons", _I), ("distance", _D), ("similarity", _D), ("threshold", _D), ("fmr", _D),
+                ("metric", ctypes.c_char_p), ("checks", _VCheck * 16), ("n_checks", _I), ("steps", _VStep * 8),
+                ("n_steps", _I), ("frames", _VFrame * 16), ("n_frames", _I),
+                ("portrait_sha256", ctypes.c_uint8 * 32), ("portrait_auth", _I),
+                ("card_cert_der", ctypes.c_void_p), ("card_cert_len", ctypes.c_size_t),
+                ("models", _VModel * 16), ("n_models", _I)]
+
+
+PORTRAIT_AUTH = {"verified": 1, "unverifiable": 2, "invalid": 3}  # fm_portrait_auth
+
 _SIGS = {
+    "fm_session_verdict_input": (_st, [_ctx, ctypes.POINTER(_Result), ctypes.c_char_p, ctypes.c_char_p,
+                                       ctypes.c_char_p, _I, ctypes.c_void_p, ctypes.c_size_t,
+                                       ctypes.POINTER(_VerdictInput)]),
+    "fm_verdict_sign": (_st, [_ctx, ctypes.c_void_p, ctypes.POINTER(_VerdictInput), ctypes.c_void_p,
+                              ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
     "fm_challenge_action_name": (ctypes.c_char_p, [_I]),
     "fm_challenge_action_parse": (_I, [ctypes.c_char_p]),
     "fm_challenge_derive": (_st, [_ctx, _u8p, ctypes.c_size_t, ctypes.POINTER(_Challenge)]),
@@ -363,6 +403,16 @@ class SessionResult(namedtuple("SessionResult", "decision decision_code reasons 
         """Names of the checks that were evaluated and failed."""
         return [c.name for c in self.checks if c.evaluated and not c.passed]
 
+    def sign_verdict(self, key, aud, nonce_hex, portrait_sha256, portrait_auth="unverifiable", card_cert=None,
+                     card_signer=None, ctx=None):
+        """The signed verdict (a JWS string, docs/verdict-format.md) stating this result: fm_session_verdict_input
+        plus fm_verdict_sign. key: facematch.verdict.Key (ES256/EdDSA private); aud: the service's audience id;
+        nonce_hex: the service's nonce as hex; portrait_sha256: 32 bytes (or 64 hex digits) of the portrait as read
+        (from the chip); portrait_auth: "verified" | "unverifiable" | "invalid"; card_cert/card_signer: the card
+        binding as in facematch.verdict.sign_json (verifiers reject verdicts without it by default). Raises
+        StateError when the session saw no face."""
+        return _sign_verdict(self, key, aud, nonce_hex, portrait_sha256, portrait_auth, card_cert, card_signer, ctx)
+
     def check(self, name):
         """The Check called name, or None."""
         for c in self.checks:
@@ -373,7 +423,7 @@ class SessionResult(namedtuple("SessionResult", "decision decision_code reasons 
 
 def _result(r):
     name = _s(_fn("fm_verdict_decision_name")(r.decision)) or DECISIONS.get(r.decision, str(r.decision))
-    return SessionResult(
+    out = SessionResult(
         decision=name, decision_code=r.decision,
         reasons=[_s(r.reasons[i].value) for i in range(min(r.n_reasons, MAX_REASONS))],
         distance=r.distance, similarity=r.similarity, threshold=r.threshold, fmr=r.fmr,
@@ -390,6 +440,8 @@ def _result(r):
         events=[Event(action_name(e.action), e.t_start, e.t_end, e.value)
                 for e in r.events[:min(r.n_events, MAX_EVENTS)]],
         events_total=r.n_events_total)
+    out._raw = r  # the C struct, for sign_verdict (fm_session_verdict_input reads it)
+    return out
 
 
 def _feedback(f):
@@ -407,6 +459,53 @@ def _feedback(f):
     return Feedback(state, instr, _s(f.code), _s(f.text_en), _s(f.text_ja), f.step, f.n_steps, f.t,
                     f.step_time_left, f.faces, f.quality, box, f.yaw, f.pitch, f.ear, f.pad, f.brightness,
                     f.sharpness)
+
+
+def _sign_verdict(res, key, aud, nonce_hex, portrait_sha256, portrait_auth, card_cert, card_signer, ctx):
+    from . import verdict
+    raw = getattr(res, "_raw", None)
+    if raw is None:
+        raise TypeError("sign_verdict needs a SessionResult returned by Session.finish()")
+    if isinstance(portrait_sha256, str):
+        portrait_sha256 = bytes.fromhex(portrait_sha256)
+    digest = bytes(portrait_sha256)
+    if len(digest) != 32:
+        raise InvalidArgumentError(Status.FM_ERR_INVALID_ARGUMENT, "portrait_sha256 must be 32 bytes")
+    auth = PORTRAIT_AUTH[portrait_auth] if isinstance(portrait_auth, str) else int(portrait_auth)
+    cert = bytes(card_cert) if card_cert is not None else None
+    aud_b, nonce_b = aud.encode(), nonce_hex.encode("ascii")
+    errors, keep = [], None
+    if card_signer is None:
+        fn, user = None, None
+    elif isinstance(card_signer, verdict.Key):
+        fn, user = verdict._card_sign_ptr(), card_signer.handle
+    else:
+        def trampoline(_user, dg, sig, cap, sig_len):
+            try:
+                sg = card_signer(bytes(dg[:32]))
+                if len(sg) > cap:
+                    return int(Status.FM_ERR_BUFFER_TOO_SMALL)
+                ctypes.memmove(sig, sg, len(sg))
+                sig_len[0] = len(sg)
+                return 0
+            except Exception as e:  # re-raised after the C call
+                errors.append(e)
+                return int(Status.FM_ERR_INTERNAL)
+        keep = verdict.CARD_SIGN_FN(trampoline)
+        fn, user = ctypes.cast(keep, ctypes.c_void_p).value, None
+    vin = _VerdictInput()
+    with _maybe_ctx(ctx) as c:
+        c._check(_fn("fm_session_verdict_input")(c.handle, ctypes.byref(raw), aud_b, nonce_b, digest, auth, cert,
+                                                 len(cert) if cert else 0, ctypes.byref(vin)))
+        out = ctypes.create_string_buffer(verdict.TOKEN_MAX)
+        n = ctypes.c_size_t(0)
+        st = _fn("fm_verdict_sign")(c.handle, key.handle, ctypes.byref(vin), fn, user, out, verdict.TOKEN_MAX,
+                                    ctypes.byref(n))
+        del keep
+        if errors:
+            raise errors[0]
+        c._check(st)
+    return out.raw[:n.value].decode("ascii")
 
 
 # ---- session ---------------------------------------------------------------------------------------------------

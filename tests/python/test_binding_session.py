@@ -228,3 +228,40 @@ def test_challenge_and_errors(fm, ses, engine, real2, np):
         assert s2.challenge == ses.derive_challenge(NONCE)
     fm.wipe(ref)
     img.close()
+
+
+def test_signed_verdict_from_a_session(fm, ses, engine, real2):
+    """A session's result signed through the binding (fm_session_verdict_input + fm_verdict_sign): PyJWT, an
+    independent JWS implementation, checks the ES256 signature with the key's public PEM and reads back what the
+    session decided."""
+    jwt = pytest.importorskip("jwt")
+    from facematch import verdict
+    portrait, frames, fps = real2
+    res, _ = binding_run(fm, ses, engine, portrait, frames, fps, challenge=["turn_right", "turn_left"])
+    key = verdict.Key.generate("ES256")
+    digest = fm.sha256_file(portrait)
+    token = res.sign_verdict(key, "test-service", NONCE.hex(), digest)
+    claims = jwt.decode(token, key.public_pem(), algorithms=["ES256"], audience="test-service")
+    assert claims["decision"] == res.decision == "match"
+    assert claims["nonce"] == NONCE.hex()
+    print("claims:", claims["match"], claims["liveness"])
+    assert claims["match"]["distance"] == pytest.approx(res.distance, abs=1e-6)
+    assert claims["match"]["threshold"] == pytest.approx(res.threshold, abs=1e-9)
+    text = json.dumps(claims)
+    assert digest in text  # the portrait hash is stated
+    for r in res.reasons:
+        assert r in text
+    with pytest.raises(fm.InvalidArgumentError):
+        res.sign_verdict(key, "test-service", NONCE.hex(), b"\0" * 31)
+    # a session that never saw a face has no distance to state: StateError
+    img, _ = fm.load(portrait, fm.PixFmt.RGB24)
+    with img, ses.Session(engine, img, NONCE) as s:
+        s.push_frame(np_grey(), 0)
+        empty = s.finish()
+    with pytest.raises(fm.StateError):
+        empty.sign_verdict(key, "test-service", NONCE.hex(), digest)
+
+
+def np_grey():
+    import numpy
+    return numpy.full((240, 320, 3), 100, numpy.uint8)
