@@ -286,3 +286,52 @@ def test_live_sample_segment_same_decision_as_cli(fm, ses, engine, tmp_path):
     print("binding:", res.decision, res.distance, res.reasons, res.failed_checks)
     assert_same_session(res, want)
     assert res.decision == "match" and all(s.met for s in res.steps)
+
+
+def camera_buffer(np, bgr, fmt, rotation):
+    """The phone camera buffer `facematch verify --pixfmt F --rotation R` makes from an upright BGR frame
+    (cmd_verify.c cam_frame, written again from its description): the frame rotated back by R (even size),
+    BT.601 full-range Y per pixel and U/V = the mean over each 2x2 block of the per-pixel values, rounded half up.
+    Returns (planes, width, height)."""
+    H, W = bgr.shape[0] & ~1, bgr.shape[1] & ~1
+    up = bgr[:H, :W].astype(np.float64)
+    buf = np.rot90(up, k={0: 0, 90: 1, 180: 2, 270: 3}[rotation])  # buffer pixel -> upright pixel, as cam_frame
+    b, g, r = buf[:, :, 0], buf[:, :, 1], buf[:, :, 2]
+    h, w = buf.shape[:2]
+    y = np.clip(np.floor(0.299 * r + 0.587 * g + 0.114 * b + 0.5), 0, 255).astype(np.uint8)
+    su = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
+    sv = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
+
+    def mean4(a):  # the C loop's order: (0,0), (1,0), (0,1), (1,1)
+        return (((a[0::2, 0::2] + a[0::2, 1::2]) + a[1::2, 0::2]) + a[1::2, 1::2]) / 4
+
+    u = np.clip(np.floor(mean4(su) + 0.5), 0, 255).astype(np.uint8)
+    v = np.clip(np.floor(mean4(sv) + 0.5), 0, 255).astype(np.uint8)
+    if fmt == "i420":
+        return [np.ascontiguousarray(y), np.ascontiguousarray(u), np.ascontiguousarray(v)], w, h
+    vu = np.empty((h // 2, w), np.uint8)
+    vu[:, 0::2], vu[:, 1::2] = (v, u) if fmt == "nv21" else (u, v)
+    return [np.ascontiguousarray(y), vu], w, h
+
+
+@pytest.mark.parametrize("fmt,rotation", [("nv21", 90), ("i420", 270)])
+def test_camera_buffers_same_decision_as_cli(fm, ses, engine, real2, np, fmt, rotation):
+    """The real2 session with every frame handed over as a phone camera buffer wrapped with fm.wrap (NV21 needing
+    90 degrees, I420 270): the same result as `facematch verify --frames ... --pixfmt F --rotation R`."""
+    import cv2
+    portrait, frames, fps = real2
+    ch = ["turn_right", "turn_left"]
+    want = cli_run(portrait, frames, fps, challenge=ch, extra=["--pixfmt", fmt, "--rotation", str(rotation)])
+    pixfmt = {"nv21": fm.PixFmt.NV21, "i420": fm.PixFmt.I420}[fmt]
+
+    def camera():
+        for i, p in enumerate(frames_of(frames)):
+            planes, w, h = camera_buffer(np, cv2.imread(p, cv2.IMREAD_COLOR), fmt, rotation)
+            yield fm.wrap(pixfmt, w, h, planes, rotation=rotation), round(i * 1e6 / fps)
+
+    img, _ = fm.load(portrait, fm.PixFmt.RGB24)
+    with img, ses.Session(engine, img, NONCE, ses.Policy(challenge=ch)) as s:
+        res = s.run(camera())
+    print(fmt, "binding:", res.decision, res.distance, "cli:", want["decision"], want["match"]["distance"])
+    assert_same_session(res, want)
+    assert res.decision == "match"
