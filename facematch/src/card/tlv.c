@@ -103,7 +103,7 @@ fm_status fmc_tlv_validate(fm_ctx *ctx, const uint8_t *p, size_t n, int max_dept
         return fm_fail(ctx, FM_ERR_CORRUPT, "card data: TLV nesting deeper than %d", FMC_TLV_MAX_DEPTH);
     size_t pos = 0;
     while (pos < n) {
-        fmc_tlv t;
+        fmc_tlv t = {0};
         fm_status st = fmc_tlv_next(ctx, p, n, &pos, &t);
         if (st)
             return st;
@@ -164,7 +164,7 @@ fm_status fmc_parse_rsa_pub(fm_ctx *ctx, const uint8_t *p, size_t n, const uint8
                             const uint8_t **e, size_t *elen)
 {
     size_t pos = 0;
-    fmc_tlv te, tn;
+    fmc_tlv te = {0}, tn = {0};
     fm_status st = fmc_tlv_next(ctx, p, n, &pos, &te);
     if (st)
         return st;
@@ -213,13 +213,13 @@ static fm_status outer_tlv(fm_ctx *ctx, const uint8_t *data, size_t len, uint32_
 fm_status fmc_parse_visual(fm_ctx *ctx, const uint8_t *data, size_t len, fmc_visual_parsed *out)
 {
     memset(out, 0, sizeof *out);
-    fmc_tlv outer;
+    fmc_tlv outer = {0};
     fm_status st = outer_tlv(ctx, data, len, FMC_TAG_VISUAL, "EF 0002", &outer);
     if (st)
         return st;
     size_t ip = 0;
     while (ip < outer.len) {
-        fmc_tlv t;
+        fmc_tlv t = {0};
         st = fmc_tlv_next(ctx, outer.value, outer.len, &ip, &t);
         if (st)
             return st;
@@ -264,7 +264,7 @@ fm_status fmc_parse_visual(fm_ctx *ctx, const uint8_t *data, size_t len, fmc_vis
 fm_status fmc_parse_cvc(fm_ctx *ctx, const uint8_t *data, size_t len, fmc_cvc_parsed *out)
 {
     memset(out, 0, sizeof *out);
-    fmc_tlv outer;
+    fmc_tlv outer = {0};
     fm_status st = outer_tlv(ctx, data, len, FMC_TAG_CVC, "EF 0004", &outer);
     if (st)
         return st;

@@ -315,7 +315,7 @@ static int parse_layer(parser *P, int i)
         return dser_fail(r, "network too deep");
     const dnet_spec *s = &P->spec[i];
     if (s->kind == DN_TAG || s->kind == DN_SKIP) {
-        char f[48];
+        char f[96];
         snprintf(f, sizeof f, "layer %d (%s%d) version", i, kind_name(s->kind), s->a);
         if (dser_expect_int(r, 1, f))
             return -1;
@@ -325,7 +325,7 @@ static int parse_layer(parser *P, int i)
         return dser_fail(r, "layer %d: missing input layer", i);
     int64_t v;
     const int on_input = P->spec[i + 1].kind == DN_INPUT_RGB_SIZED || P->spec[i + 1].kind == DN_INPUT_PYRAMID;
-    char f[48];
+    char f[96];
     snprintf(f, sizeof f, "layer %d (%s) add_layer version", i, kind_name(s->kind));
     if (dser_int_range(r, &v, on_input ? 2 : 1, on_input ? 3 : 2, f))
         return -1;

@@ -78,8 +78,8 @@ static int read_mag(dser *r, int max_bytes, uint64_t *mag, int *neg, int is_sign
 
 int dser_i64(dser *r, int64_t *v, int max_bytes)
 {
-    uint64_t mag;
-    int neg;
+    uint64_t mag = 0;
+    int neg = 0;
     if (read_mag(r, max_bytes, &mag, &neg, 1))
         return -1;
     if (mag > (uint64_t)INT64_MAX)
@@ -90,13 +90,13 @@ int dser_i64(dser *r, int64_t *v, int max_bytes)
 
 int dser_u64(dser *r, uint64_t *v, int max_bytes)
 {
-    int neg;
+    int neg = 0;
     return read_mag(r, max_bytes, v, &neg, 0);
 }
 
 int dser_expect_int(dser *r, int64_t want, const char *field)
 {
-    int64_t v;
+    int64_t v = 0;
     if (dser_i64(r, &v, 8))
         return -1;
     if (v != want)
@@ -126,7 +126,7 @@ static int read_float_details(dser *r, int64_t *mant, int64_t *ex)
 
 int dser_float(dser *r, float *v, int allow_nonfinite)
 {
-    int64_t m, e;
+    int64_t m = 0, e = 0;
     if (read_float_details(r, &m, &e))
         return -1;
     if (e >= 32000) {
@@ -144,7 +144,7 @@ int dser_float(dser *r, float *v, int allow_nonfinite)
 
 int dser_double(dser *r, double *v)
 {
-    int64_t m, e;
+    int64_t m = 0, e = 0;
     if (read_float_details(r, &m, &e))
         return -1;
     if (e >= 32000)
@@ -168,7 +168,7 @@ int dser_bool(dser *r, int *v)
 
 int dser_string(dser *r, char *buf, size_t cap)
 {
-    uint64_t n;
+    uint64_t n = 0;
     if (dser_u64(r, &n, 8))
         return -1;
     if (n >= cap)
@@ -291,7 +291,7 @@ int dser_varint(dser *r, int64_t *v, int max_bytes, int is_signed)
 
 int dser_double0(dser *r, double *v)
 {
-    int64_t m, e;
+    int64_t m = 0, e = 0;
     if (dser_varint(r, &m, 8, 1) || dser_varint(r, &e, 2, 1))
         return -1;
     if (e >= 32000 || e < -32768 || e > 32767)
@@ -306,7 +306,7 @@ int dser_double0(dser *r, double *v)
 int dser_matrix_double(dser *r, int64_t *nr, int64_t *nc, double **data, size_t max_count)
 {
     *data = NULL;
-    int64_t a, b;
+    int64_t a = 0, b = 0;
     if (dser_varint(r, &a, 8, 1) || dser_varint(r, &b, 8, 1))
         return -1;
     if (a > 0 || b > 0 || a < -(int64_t)INT32_MAX || b < -(int64_t)INT32_MAX)

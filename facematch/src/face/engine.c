@@ -411,9 +411,9 @@ static fm_status detect_one(fm_ctx *ctx, const fm_engine *e, const fm_image *img
     }
     if (opt->refine && !e->sp5)
         return fm_fail(ctx, FM_ERR_MODEL_MISSING, "box refinement needs the 5-point shape predictor");
-    const uint8_t *rgb;
-    int w, h, stride;
-    fm_image *tmp;
+    const uint8_t *rgb = NULL;
+    int w = 0, h = 0, stride = 0;
+    fm_image *tmp = NULL;
     fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
     if (st != FM_OK)
         return st;
@@ -569,9 +569,9 @@ fm_status fm_face_chip(fm_ctx *ctx, const fm_image *img, const fm_point *pts, in
     fm_chip_details d;
     if (fm_chip_details_from_points(xy, npoints, size, padding, &d))
         return fm_fail(ctx, FM_ERR_INVALID_ARGUMENT, "fm_face_chip: bad landmarks");
-    const uint8_t *rgb;
-    int w, h, stride;
-    fm_image *tmp;
+    const uint8_t *rgb = NULL;
+    int w = 0, h = 0, stride = 0;
+    fm_image *tmp = NULL;
     fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
     if (st != FM_OK)
         return st;
@@ -612,9 +612,9 @@ fm_status fm_face_align112(fm_ctx *ctx, const fm_image *img, const fm_point five
     }
     double m[6];
     fm_similarity_transform(from, to, 5, m);
-    const uint8_t *rgb;
-    int w, h, stride;
-    fm_image *tmp;
+    const uint8_t *rgb = NULL;
+    int w = 0, h = 0, stride = 0;
+    fm_image *tmp = NULL;
     fm_status st = fm_face_rgb_view(ctx, img, &rgb, &w, &h, &stride, &tmp);
     if (st != FM_OK)
         return st;

@@ -444,7 +444,7 @@ static fm_status parse_tensor(fm_ctx *ctx, pb *r, tensor **out, char **name_out)
     int has_external = 0;
     char *name = NULL;
     fm_status st = FM_OK;
-    pbf f;
+    pbf f = {0};
     int rc;
     while ((rc = pb_next(r, &f)) == 1) {
         switch (f.field) {
@@ -543,7 +543,7 @@ static fm_status parse_attr(fm_ctx *ctx, pb *r, attr *a)
 {
     memset(a, 0, sizeof *a);
     rep ints = {NULL, 0, 0, 8}, floats = {NULL, 0, 0, 4};
-    pbf f;
+    pbf f = {0};
     int rc;
     fm_status st = FM_OK;
     while ((rc = pb_next(r, &f)) == 1) {
@@ -599,7 +599,7 @@ static fm_status parse_node(fm_ctx *ctx, onnx_model *m, pb *r, rnode *nd)
     memset(nd, 0, sizeof *nd);
     rep ins = {NULL, 0, 0, sizeof(int)}, outs = {NULL, 0, 0, sizeof(int)};
     rep attrs = {NULL, 0, 0, sizeof(attr)};
-    pbf f;
+    pbf f = {0};
     int rc;
     fm_status st = FM_OK;
     char *domain = NULL;
@@ -671,7 +671,7 @@ static fm_status parse_node(fm_ctx *ctx, onnx_model *m, pb *r, rnode *nd)
 /* ValueInfoProto: name and (optionally) a tensor shape. */
 static fm_status parse_value_info(fm_ctx *ctx, onnx_model *m, pb *r, int *vid, int *elem, int *rank, int64_t *dims)
 {
-    pbf f;
+    pbf f = {0};
     int rc;
     *vid = -1;
     *elem = 0;
@@ -688,14 +688,14 @@ static fm_status parse_value_info(fm_ctx *ctx, onnx_model *m, pb *r, int *vid, i
             pb tp, tt;
             if (pb_sub(r, &f, &tp))
                 return BAD("malformed TypeProto");
-            pbf g;
+            pbf g = {0};
             int rc2;
             while ((rc2 = pb_next(&tp, &g)) == 1) {
                 if (g.field != 1)
                     continue; /* only tensor_type */
                 if (pb_sub(&tp, &g, &tt))
                     return BAD("malformed TypeProto.Tensor");
-                pbf h;
+                pbf h = {0};
                 int rc3;
                 while ((rc3 = pb_next(&tt, &h)) == 1) {
                     if (h.field == 1 && h.wt == 0)
@@ -705,7 +705,7 @@ static fm_status parse_value_info(fm_ctx *ctx, onnx_model *m, pb *r, int *vid, i
                         if (pb_sub(&tt, &h, &sh))
                             return BAD("malformed TensorShapeProto");
                         *rank = 0;
-                        pbf d;
+                        pbf d = {0};
                         int rc4;
                         while ((rc4 = pb_next(&sh, &d)) == 1) {
                             if (d.field != 1)
@@ -714,7 +714,7 @@ static fm_status parse_value_info(fm_ctx *ctx, onnx_model *m, pb *r, int *vid, i
                             if (pb_sub(&sh, &d, &dm) || *rank >= NN_MAX_RANK)
                                 return BAD("malformed or too deep tensor shape");
                             int64_t dv = -1;
-                            pbf e;
+                            pbf e = {0};
                             int rc5;
                             while ((rc5 = pb_next(&dm, &e)) == 1)
                                 if (e.field == 1 && e.wt == 0)
@@ -750,7 +750,7 @@ static fm_status parse_graph(fm_ctx *ctx, onnx_model *m, pb *r)
 {
     rep nodes = {NULL, 0, 0, sizeof(rnode)};
     rep ins = {NULL, 0, 0, sizeof(gin)}, outs = {NULL, 0, 0, sizeof(int)};
-    pbf f;
+    pbf f = {0};
     int rc;
     fm_status st = FM_OK;
     while ((rc = pb_next(r, &f)) == 1) {
@@ -856,7 +856,7 @@ static fm_status parse_graph(fm_ctx *ctx, onnx_model *m, pb *r)
 static fm_status parse_model(fm_ctx *ctx, onnx_model *m, const uint8_t *data, size_t len)
 {
     pb r = {data, data + len, 0};
-    pbf f;
+    pbf f = {0};
     int rc, have_graph = 0;
     fm_status st = FM_OK;
     m->opset = -1;
@@ -871,7 +871,7 @@ static fm_status parse_model(fm_ctx *ctx, onnx_model *m, const uint8_t *data, si
             st = parse_graph(ctx, m, &sub);
         } else if (f.field == 8) {
             if (pb_sub(&r, &f, &sub)) { rc = -1; break; }
-            pbf g;
+            pbf g = {0};
             int rc2, default_domain = 1;
             int64_t version = -1;
             while ((rc2 = pb_next(&sub, &g)) == 1) {
