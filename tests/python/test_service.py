@@ -198,25 +198,18 @@ def test_store_table_rejects_bad_data(tmp_path):
 
 
 def test_service_challenge_derivation_matches_the_library():
-    """fmreset.challenge (the service's recomputation, Python hmac) against the C fm_challenge_derive."""
-    import ctypes
+    """fmreset.challenge (the service's recomputation, Python hmac) against the C fm_challenge_derive (through the
+    binding's facematch.session.derive_challenge)."""
     import random
     from fmreset import challenge
     path = os.environ.get("FACEMATCH_LIB")
     if not path or not os.path.exists(path):
         pytest.skip(f"libfacematch not built at {path}")
-    lib = ctypes.CDLL(path)
-
-    class Ch(ctypes.Structure):
-        _fields_ = [("n_steps", ctypes.c_int), ("action", ctypes.c_int * 3), ("window_ms", ctypes.c_int * 3)]
-    lib.fm_challenge_derive.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Ch)]
-    names = {1: "blink", 2: "turn_left", 3: "turn_right", 4: "nod"}
+    from facematch import session as fms
     rnd = random.Random(7)
     for n in [8, 16, 32, 64] + [32] * 500:
         nonce = bytes(rnd.randrange(256) for _ in range(n))
-        c = Ch()
-        assert lib.fm_challenge_derive(None, nonce, n, ctypes.byref(c)) == 0
-        assert challenge.derive(nonce) == (tuple(names[c.action[k]] for k in range(c.n_steps)),
-                                           tuple(c.window_ms[k] for k in range(c.n_steps)))
+        steps = fms.derive_challenge(nonce)
+        assert challenge.derive(nonce) == (tuple(s.action for s in steps), tuple(s.window_ms for s in steps))
     with pytest.raises(ValueError):
         challenge.derive(b"short")
