@@ -42,6 +42,28 @@ def _fn(name):
     return f
 
 
+def _typed_functions(signatures):
+    """The `_fn(name)` of a submodule: the C function `name` typed from `signatures` ({name: (restype, argtypes)}),
+    declared once and cached. Each table gets its own function objects (`cdll[name]` is a fresh pointer, unlike
+    `cdll.name`), so two modules declaring the same function never overwrite each other's argtypes."""
+    funcs = {}
+
+    def fn(name):
+        f = funcs.get(name)
+        if f is None:
+            lib = _lib()
+            try:
+                f = lib.cdll[name]
+            except AttributeError:
+                raise UnsupportedError(Status.FM_ERR_UNSUPPORTED,
+                                       f"libfacematch ({lib.path}) does not export {name}") from None
+            f.restype, f.argtypes = signatures[name]
+            funcs[name] = f  # fully declared before it is shared
+        return f
+
+    return fn
+
+
 def _s(b):
     return b.decode("utf-8", "replace") if b is not None else None
 

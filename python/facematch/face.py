@@ -26,9 +26,8 @@ import enum
 import os
 from collections import namedtuple
 
-from . import (Context, Image, InvalidArgumentError, Status, UnsupportedError, _Handle, _maybe_ctx, _model_id,
-               from_numpy, models as _models)
-from ._native import lib as _lib
+from . import (Context, Image, InvalidArgumentError, Status, _Handle, _maybe_ctx, _model_id, _typed_functions, from_numpy,
+               models as _models)
 
 _ctx = ctypes.c_void_p
 _eng = ctypes.c_void_p
@@ -108,19 +107,7 @@ _SIGS = {
                          ctypes.POINTER(_CompareResult)]),
     "fm_wipe": (None, [ctypes.c_void_p, ctypes.c_size_t]),
 }
-_funcs = {}
-
-
-def _fn(name):
-    """The typed C function `name` (argtypes/restype from _SIGS)."""
-    f = _funcs.get(name)
-    if f is None:
-        f = getattr(_lib().cdll, name, None)
-        if f is None:
-            raise UnsupportedError(Status.FM_ERR_UNSUPPORTED, f"libfacematch ({_lib().path}) does not export {name}")
-        f.restype, f.argtypes = _SIGS[name]
-        _funcs[name] = f
-    return f
+_fn = _typed_functions(_SIGS)
 
 
 # ---- plain values ------------------------------------------------------------------------------------------------

@@ -14,8 +14,7 @@ import ctypes
 import math
 from collections import namedtuple
 
-from . import Context, _Handle, _maybe_ctx
-from ._native import lib as _lib
+from . import Context, _Handle, _maybe_ctx, _typed_functions
 
 _ctx = ctypes.c_void_p
 _pv = ctypes.c_void_p
@@ -39,16 +38,7 @@ _SIGS = {
     "fm_pad_video_result_get": (_st, [_ctx, _pv, ctypes.POINTER(_Result)]),
     "fm_pad_video_reset": (None, [_pv]),
 }
-_funcs = {}
-
-
-def _fn(name):
-    f = _funcs.get(name)
-    if f is None:
-        f = getattr(_lib().cdll, name)
-        f.restype, f.argtypes = _SIGS[name]
-        _funcs[name] = f
-    return f
+_fn = _typed_functions(_SIGS)
 
 
 PadVideoResult = namedtuple("PadVideoResult", "evaluated passed scored pushed median threshold")

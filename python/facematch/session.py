@@ -28,8 +28,7 @@ import operator
 import os
 from collections import namedtuple
 
-from . import Context, InvalidArgumentError, Status, UnsupportedError, _Handle, _maybe_ctx, _raise, _s
-from ._native import lib as _lib
+from . import Context, InvalidArgumentError, Status, _Handle, _maybe_ctx, _raise, _s, _typed_functions
 from .face import Engine, FaceBox, _Box, _descriptor_in, _image, _wipe_c
 
 _ctx = ctypes.c_void_p
@@ -215,19 +214,7 @@ _SIGS = {
     "fm_session_finish": (_st, [_ses, ctypes.POINTER(_Result)]),
     "fm_verdict_decision_name": (ctypes.c_char_p, [_I]),
 }
-_funcs = {}
-
-
-def _fn(name):
-    """The typed C function `name` (argtypes/restype from _SIGS)."""
-    f = _funcs.get(name)
-    if f is None:
-        f = getattr(_lib().cdll, name, None)
-        if f is None:
-            raise UnsupportedError(Status.FM_ERR_UNSUPPORTED, f"libfacematch ({_lib().path}) does not export {name}")
-        f.restype, f.argtypes = _SIGS[name]
-        _funcs[name] = f
-    return f
+_fn = _typed_functions(_SIGS)
 
 
 # ---- challenge -------------------------------------------------------------------------------------------------

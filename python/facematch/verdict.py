@@ -15,7 +15,7 @@ import ctypes
 import json
 import os
 
-from . import Context, _Handle, _raise, _s
+from . import Context, _Handle, _raise, _s, _typed_functions
 from ._native import lib as _lib
 
 _ctx = ctypes.c_void_p
@@ -63,16 +63,7 @@ _SIGS = {
     "fm_verdict_verify": (_st, [_ctx, _ver, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_char_p,
                                 ctypes.c_int64, ctypes.POINTER(Result), ctypes.c_char_p, ctypes.c_size_t, _sizep]),
 }
-_funcs = {}
-
-
-def _fn(name):
-    f = _funcs.get(name)
-    if f is None:
-        f = getattr(_lib().cdll, name)
-        f.restype, f.argtypes = _SIGS[name]
-        _funcs[name] = f
-    return f
+_fn = _typed_functions(_SIGS)
 
 
 def _card_sign_ptr():
