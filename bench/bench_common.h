@@ -173,4 +173,76 @@ static inline double bench_compare_photos(const char *prog, fm_ctx *ctx, fm_engi
     return r.distance;
 }
 
+/* The command line shared by the face benches against dlib_face_peer:
+ *   PROG [--data DIR] [--models DIR] [--iterations N] [--peer PATH] [--json]
+ * Defaults: ../shared/data, the library's default models dir, `iters`, dlib_face_peer next to the program.
+ * Returns 0, or the exit code to return (2 usage, 1 no models dir). */
+typedef struct {
+    const char *data, *models, *peer;
+    int iters, json;
+    char models_buf[4096], peer_buf[4200];
+} bench_face_args;
+
+static inline int bench_face_args_parse(const char *prog, int argc, char **argv, int iters, bench_face_args *o)
+{
+    o->data = "../shared/data";
+    o->models = o->peer = NULL;
+    o->iters = iters;
+    o->json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            o->data = argv[++i];
+        else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc)
+            o->models = argv[++i];
+        else if (strcmp(argv[i], "--peer") == 0 && i + 1 < argc)
+            o->peer = argv[++i];
+        else if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
+            o->iters = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--json") == 0)
+            o->json = 1;
+        else {
+            fprintf(stderr, "usage: %s [--data DIR] [--models DIR] [--iterations N] [--peer PATH] [--json]\n", prog);
+            return 2;
+        }
+    }
+    if (o->iters < 1)
+        o->iters = 1;
+    if (!o->models) {
+        if (fm_models_default_dir(o->models_buf, sizeof o->models_buf) != FM_OK)
+            return 1;
+        o->models = o->models_buf;
+    }
+    if (!o->peer) {
+        bench_sibling(argv[0], "dlib_face_peer", o->peer_buf, sizeof o->peer_buf);
+        o->peer = o->peer_buf;
+    }
+    return 0;
+}
+
+/* The face benches' test images, written as PNG under /tmp (bench_photos_remove deletes them): a and b are 250x250
+ * centre crops of deepface img1 / img2, frame is img1 resized to 640x480. */
+typedef struct {
+    char a[4200], b[4200], frame[4200];
+} bench_photos;
+
+static inline void bench_photos_make(const char *prog, fm_ctx *ctx, const char *data, bench_photos *ph)
+{
+    char src[2][4200];
+    snprintf(src[0], sizeof src[0], "%s/faces/deepface/tests/unit/dataset/img1.jpg", data);
+    snprintf(src[1], sizeof src[1], "%s/faces/deepface/tests/unit/dataset/img2.jpg", data);
+    snprintf(ph->a, sizeof ph->a, "/tmp/fm_%s_a_%d.png", prog, (int)getpid());
+    snprintf(ph->b, sizeof ph->b, "/tmp/fm_%s_b_%d.png", prog, (int)getpid());
+    snprintf(ph->frame, sizeof ph->frame, "/tmp/fm_%s_f_%d.png", prog, (int)getpid());
+    bench_make_png(prog, ctx, src[0], ph->a, 250, 250, 1);
+    bench_make_png(prog, ctx, src[1], ph->b, 250, 250, 1);
+    bench_make_png(prog, ctx, src[0], ph->frame, 640, 480, 0);
+}
+
+static inline void bench_photos_remove(const bench_photos *ph)
+{
+    unlink(ph->a);
+    unlink(ph->b);
+    unlink(ph->frame);
+}
+
 #endif

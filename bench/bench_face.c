@@ -24,47 +24,19 @@ static double now_ms(void) { return bench_wall_ms(); }
 int main(int argc, char **argv)
 {
     bench_pin_to_one_core(argc, argv);
-    const char *data = "../shared/data", *models = NULL, *peer = NULL;
-    int iters = 10, json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
-            data = argv[++i];
-        else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc)
-            models = argv[++i];
-        else if (strcmp(argv[i], "--peer") == 0 && i + 1 < argc)
-            peer = argv[++i];
-        else if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
-            iters = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else {
-            fprintf(stderr, "usage: bench_face [--data DIR] [--models DIR] [--iterations N] [--peer PATH] [--json]\n");
-            return 2;
-        }
-    }
-    if (iters < 1)
-        iters = 1;
-    char mdir[4096], chip[4200], a[4200], b[4200], src[2][4200], frame[4200], peerbuf[4200];
-    if (!models) {
-        if (fm_models_default_dir(mdir, sizeof mdir) != FM_OK)
-            return 1;
-        models = mdir;
-    }
-    if (!peer) {
-        bench_sibling(argv[0], "dlib_face_peer", peerbuf, sizeof peerbuf);
-        peer = peerbuf;
-    }
-    snprintf(chip, sizeof chip, "%s/faces/dlib-johns/examples/johns/John_Salley/000197_02159322.jpg", data);
-    snprintf(src[0], sizeof src[0], "%s/faces/deepface/tests/unit/dataset/img1.jpg", data);
-    snprintf(src[1], sizeof src[1], "%s/faces/deepface/tests/unit/dataset/img2.jpg", data);
+    bench_face_args args;
+    int rc = bench_face_args_parse(PROG, argc, argv, 10, &args);
+    if (rc)
+        return rc;
+    const char *models = args.models, *peer = args.peer;
+    const int iters = args.iters, json = args.json;
+    char chip[4200];
+    snprintf(chip, sizeof chip, "%s/faces/dlib-johns/examples/johns/John_Salley/000197_02159322.jpg", args.data);
     ctx = fm_ctx_create();
     fm_ctx_set(ctx, FM_PARAM_THREADS, 1);
-    snprintf(a, sizeof a, "/tmp/fm_bench_face_a_%d.png", (int)getpid());
-    snprintf(b, sizeof b, "/tmp/fm_bench_face_b_%d.png", (int)getpid());
-    snprintf(frame, sizeof frame, "/tmp/fm_bench_face_f_%d.png", (int)getpid());
-    bench_make_png(PROG, ctx, src[0], a, 250, 250, 1);
-    bench_make_png(PROG, ctx, src[1], b, 250, 250, 1);
-    bench_make_png(PROG, ctx, src[0], frame, 640, 480, 0);
+    bench_photos ph;
+    bench_photos_make(PROG, ctx, args.data, &ph);
+    const char *a = ph.a, *b = ph.b, *frame = ph.frame;
     fm_engine_config cfg;
     fm_engine_config_init(&cfg);
     cfg.models_dir = models;
@@ -154,9 +126,7 @@ int main(int argc, char **argv)
         printf("  detect 640x480:           fast %8.2f ms   MMOD %8.1f ms\n", our_fast, our_mmod);
         printf("  model load %.0f ms, peak RSS %.1f MB (default models)\n", load_ms, rss_mb);
     }
-    unlink(a);
-    unlink(b);
-    unlink(frame);
+    bench_photos_remove(&ph);
     free(t);
     fm_image_destroy(cimg);
     fm_image_destroy(fimg);

@@ -44,46 +44,18 @@ static double detect_cpu(fm_engine *e, const char *path, int iters, size_t *face
 int main(int argc, char **argv)
 {
     bench_pin_to_one_core(argc, argv);
-    const char *data = "../shared/data", *models = NULL, *peer = NULL;
-    int iters = 20, json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
-            data = argv[++i];
-        else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc)
-            models = argv[++i];
-        else if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
-            iters = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--peer") == 0 && i + 1 < argc)
-            peer = argv[++i];
-        else if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else {
-            fprintf(stderr, "usage: bench_hog [--data DIR] [--models DIR] [--iterations N] [--peer PATH] [--json]\n");
-            return 2;
-        }
-    }
-    if (iters < 1)
-        iters = 1;
-    char mdir[4096], peerbuf[4200], src[2][4200], a[4200], b[4200], frame[4200], cmd[20000];
-    if (!models) {
-        if (fm_models_default_dir(mdir, sizeof mdir) != FM_OK)
-            return 1;
-        models = mdir;
-    }
-    if (!peer) {
-        bench_sibling(argv[0], "dlib_face_peer", peerbuf, sizeof peerbuf);
-        peer = peerbuf;
-    }
-    snprintf(src[0], sizeof src[0], "%s/faces/deepface/tests/unit/dataset/img1.jpg", data);
-    snprintf(src[1], sizeof src[1], "%s/faces/deepface/tests/unit/dataset/img2.jpg", data);
+    bench_face_args args;
+    int rc = bench_face_args_parse(PROG, argc, argv, 20, &args);
+    if (rc)
+        return rc;
+    const char *models = args.models, *peer = args.peer;
+    const int iters = args.iters, json = args.json;
+    char cmd[20000];
     ctx = fm_ctx_create();
     fm_ctx_set(ctx, FM_PARAM_THREADS, 1);
-    snprintf(a, sizeof a, "/tmp/fm_bench_hog_a_%d.png", (int)getpid());
-    snprintf(b, sizeof b, "/tmp/fm_bench_hog_b_%d.png", (int)getpid());
-    snprintf(frame, sizeof frame, "/tmp/fm_bench_hog_f_%d.png", (int)getpid());
-    bench_make_png(PROG, ctx, src[0], a, 250, 250, 1);
-    bench_make_png(PROG, ctx, src[1], b, 250, 250, 1);
-    bench_make_png(PROG, ctx, src[0], frame, 640, 480, 0);
+    bench_photos ph;
+    bench_photos_make(PROG, ctx, args.data, &ph);
+    const char *a = ph.a, *b = ph.b, *frame = ph.frame;
     fm_engine_config cfg;
     fm_engine_config_init(&cfg);
     cfg.models_dir = models;
@@ -126,9 +98,7 @@ int main(int argc, char **argv)
                "%.4f / dlib %.4f)\n",
                ours_cmp, dlib_cmp, dlib_cmp / ours_cmp, dist, dlib_dist);
     }
-    unlink(a);
-    unlink(b);
-    unlink(frame);
+    bench_photos_remove(&ph);
     fm_engine_destroy(e);
     fm_ctx_destroy(ctx);
     return 0;
