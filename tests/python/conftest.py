@@ -32,6 +32,12 @@ def samples_dir():
     return os.environ.get("FACEMATCH_SAMPLES") or os.path.join(REPO, "samples", "media")
 
 
+def models_dir():
+    """The models directory the library uses by default: $FACEMATCH_MODELS, else ~/.cache/facematch/models."""
+    return os.environ.get("FACEMATCH_MODELS") or os.path.join(os.path.expanduser("~"), ".cache", "facematch",
+                                                              "models")
+
+
 @pytest.fixture(scope="session")
 def repo():
     return REPO

@@ -14,14 +14,9 @@ import threading
 
 import pytest
 
-from conftest import build_dir, data_dir
+from conftest import build_dir, data_dir, models_dir
 
 ENGINE_MODELS = ["dlib_resnet", "dlib_sp5", "dlib_sp68", "dlib_mmod", "fp_detect", "dlib_hog"]
-
-
-def models_dir():
-    return os.environ.get("FACEMATCH_MODELS") or os.path.join(os.path.expanduser("~"), ".cache", "facematch",
-                                                              "models")
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,11 @@ import json
 
 import pytest
 
-from conftest import build_dir, data_dir
-from test_session import CLIPS, FAKE2, REAL2, cut
+from conftest import build_dir, models_dir
+from test_session import CLIPS, FAKE2, REAL2, cut, video_data  # noqa: F401 (video_data is a fixture)
 
 NONCE = bytes.fromhex("00112233445566778899aabbccddeeff")
 SESSION_MODELS = ["dlib_resnet", "dlib_sp5", "dlib_sp68", "fp_detect", "dlib_mmod"]  # what `verify` loads
-
-
-def models_dir():
-    return os.environ.get("FACEMATCH_MODELS") or os.path.join(os.path.expanduser("~"), ".cache", "facematch",
-                                                              "models")
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +38,6 @@ def engine(fm, ses):
             pytest.skip(f"model {f} not found in {d} (models/fetch, or set FACEMATCH_MODELS)")
     with fm.Engine(models_dir=d, models=SESSION_MODELS) as e:
         yield e
-
-
-@pytest.fixture(scope="module")
-def video_data():
-    d = data_dir()
-    if not os.path.isdir(os.path.join(d, CLIPS)):
-        pytest.skip(f"shared test data (video/) not found at {d} (set FM_DATA_DIR)")
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
-        pytest.skip("python3-opencv is needed to cut clips into frames")
-    return d
 
 
 def cli_exe():

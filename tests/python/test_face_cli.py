@@ -12,15 +12,14 @@ import subprocess
 
 import pytest
 
-from conftest import build_dir, data_dir
+from conftest import build_dir, data_dir, models_dir
 
 
 def _paths():
     b = build_dir()
     cli = os.path.join(b, "bin", "facematch")
     oracle = os.path.join(b, "tests", "oracle", "face_oracle")
-    models = os.environ.get("FACEMATCH_MODELS") or os.path.join(os.path.expanduser("~"), ".cache", "facematch",
-                                                               "models")
+    models = models_dir()
     return cli, oracle, models
 
 

@@ -90,7 +90,7 @@ def cli():
 def video_data():
     d = data_dir()
     if not os.path.isdir(os.path.join(d, CLIPS)):
-        pytest.skip(f"shared test data (video/) not found at {d}")
+        pytest.skip(f"shared test data (video/) not found at {d} (set FM_DATA_DIR)")
     try:
         import cv2  # noqa: F401
     except ImportError:
